@@ -1,0 +1,43 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod address;
+pub mod check;
+pub mod clock;
+pub mod error;
+pub mod monitor;
+pub mod notice;
+pub mod notify;
+pub mod recipients;
+pub mod source;
+pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+pub use address::{Family, Scope, is_global};
+pub use check::{CheckError, CheckOutcome, SourceReport, SourceSet, Strategy};
+pub use clock::{Clock, SystemClock, TokioClock};
+pub use error::{Error, Result};
+pub use monitor::{
+    CheckReport, DeliveryPolicy, Event, Monitor, MonitorBuilder, MonitorConfig, MonitorHandle,
+};
+#[cfg(feature = "qr")]
+pub use notice::render_qr_png;
+pub use notice::{Notice, NoticeError, UrlTemplate};
+pub use notify::{FailureKind, Notifier, NotifyError, RecordingNotifier};
+pub use recipients::{
+    InvalidRecipient, Recipient, RecipientList, Recipients, RecipientsError, StaticRecipients,
+};
+#[cfg(feature = "http")]
+pub use source::{AnswerFormat, HttpIpSource};
+#[cfg(feature = "dns")]
+pub use source::{DnsIpSource, DnsQuery};
+pub use source::{IpSource, LocalInterfaceSource, SourceError, StaticIpSource};
+pub use store::{
+    Change, ChangeKind, CurrentAddress, Delivery, DeliveryCounts, DeliveryState, DeliveryUpdate,
+    DesiredState, Holder, InstanceStatus, Lease, MemoryStore, NewChange, RunState, SourceStatus,
+    StateStore, StoreError,
+};
+
+// Re-exported so implementers of the traits use the same macro version.
+pub use async_trait::async_trait;

@@ -1,0 +1,137 @@
+use std::time::{Duration, SystemTime};
+
+use crate::address::Family;
+use crate::notify::NotifyError;
+use crate::store::{Delivery, DeliveryUpdate};
+
+/// How the monitor behaves. Public fields with the documented defaults; the builder
+/// validates them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonitorConfig {
+    /// Families to track (default `[V4]`).
+    pub families: Vec<Family>,
+    /// Time between full checks (default 1 h).
+    pub interval: Duration,
+    /// Time between cheap probes (one request to the first source) between full checks; a
+    /// probe answer that differs from the current address triggers a full check at once.
+    /// `Duration::ZERO` turns probes off. Default 1 min.
+    pub probe_interval: Duration,
+    /// Entry URL template (default `http://{ip}:8008/`).
+    pub service_url: String,
+    /// Notify on the first address ever seen (default true).
+    pub notify_on_first: bool,
+    /// Consecutive agreeing checks before a new address counts (default 1).
+    pub confirmations: u32,
+    /// How often the desired state (running / paused) is read (default 5 s).
+    pub control_poll: Duration,
+    /// How often the status row is written and the lease renewed (default 10 s).
+    pub heartbeat: Duration,
+    /// Lease time-to-live (default `3 × heartbeat`).
+    pub lease_ttl: Option<Duration>,
+    /// Delivery parallelism and retry policy.
+    pub delivery: DeliveryPolicy,
+    /// How long shutdown waits for sends in flight (default 10 s).
+    pub shutdown_grace: Duration,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        MonitorConfig {
+            families: vec![Family::V4],
+            interval: Duration::from_secs(3600),
+            probe_interval: Duration::from_secs(60),
+            service_url: "http://{ip}:8008/".to_owned(),
+            notify_on_first: true,
+            confirmations: 1,
+            control_poll: Duration::from_secs(5),
+            heartbeat: Duration::from_secs(10),
+            lease_ttl: None,
+            delivery: DeliveryPolicy::default(),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+impl MonitorConfig {
+    /// The lease ttl that applies: the configured one or `3 × heartbeat`.
+    pub fn effective_lease_ttl(&self) -> Duration {
+        self.lease_ttl.unwrap_or(self.heartbeat * 3)
+    }
+}
+
+/// How deliveries are sent and retried.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryPolicy {
+    /// Sends at a time (default 8).
+    pub parallelism: usize,
+    /// Delay before the first retry (default 30 s); it doubles per attempt.
+    pub retry_initial: Duration,
+    /// Longest delay between retries (default 1 h).
+    pub retry_max: Duration,
+    /// Transient failures turn into a failure this long after the change (default 24 h).
+    pub give_up_after: Duration,
+    /// Each delay is multiplied by a random factor in `1 ± jitter` (default 0.2).
+    pub jitter: f64,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        DeliveryPolicy {
+            parallelism: 8,
+            retry_initial: Duration::from_secs(30),
+            retry_max: Duration::from_secs(3600),
+            give_up_after: Duration::from_secs(24 * 3600),
+            jitter: 0.2,
+        }
+    }
+}
+
+impl DeliveryPolicy {
+    /// The delay after failed attempt number `attempt` (1-based), before jitter:
+    /// `retry_initial × 2^(attempt-1)`, at most `retry_max`.
+    ///
+    /// ```
+    /// use ip_monitor_core::DeliveryPolicy;
+    /// use std::time::Duration;
+    /// let p = DeliveryPolicy::default();
+    /// assert_eq!(p.backoff(1), Duration::from_secs(30));
+    /// assert_eq!(p.backoff(3), Duration::from_secs(120));
+    /// assert_eq!(p.backoff(30), Duration::from_secs(3600));
+    /// ```
+    pub fn backoff(&self, attempt: u32) -> Duration {
+        let exp = attempt.saturating_sub(1).min(32);
+        self.retry_initial
+            .checked_mul(1u32 << exp.min(31))
+            .unwrap_or(self.retry_max)
+            .min(self.retry_max)
+    }
+
+    /// [`backoff`](Self::backoff) with jitter applied.
+    pub fn jittered(&self, attempt: u32) -> Duration {
+        let factor = 1.0 - self.jitter + 2.0 * self.jitter * fastrand::f64();
+        self.backoff(attempt).mul_f64(factor.max(0.0))
+    }
+
+    /// What to record after a failed attempt at `delivery` at `now`: permanent failures fail
+    /// at once; transient ones retry after the jittered backoff, but never later than
+    /// `give_up_after` past the change, and fail once that time is reached.
+    pub fn after_failure(
+        &self,
+        delivery: &Delivery,
+        now: SystemTime,
+        error: &NotifyError,
+    ) -> DeliveryUpdate {
+        let message = error.to_string();
+        if error.is_permanent() {
+            return DeliveryUpdate::Failed { error: message };
+        }
+        let deadline = delivery.created_at + self.give_up_after;
+        if now >= deadline {
+            return DeliveryUpdate::Failed {
+                error: format!("gave up after {} attempts: {message}", delivery.attempts),
+            };
+        }
+        let at = (now + self.jittered(delivery.attempts.max(1))).min(deadline);
+        DeliveryUpdate::Retry { at, error: message }
+    }
+}

@@ -1,0 +1,235 @@
+//! HTTP sources: a plain-text address (ipify, icanhazip, ifconfig.me) or Cloudflare's trace.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::{IpSource, MAX_ANSWER_BYTES, SourceError, parse_cloudflare_trace, parse_plain};
+use crate::address::Family;
+
+const USER_AGENT: &str = concat!(
+    "ip-monitor/",
+    env!("CARGO_PKG_VERSION"),
+    " (+https://github.com/ip-monitor/ip-monitor)"
+);
+
+/// How an HTTP source's body carries the address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerFormat {
+    /// The body is the address, maybe with surrounding whitespace.
+    Plain,
+    /// Cloudflare's `/cdn-cgi/trace`: `key=value` lines, the address on the `ip=` line.
+    CloudflareTrace,
+}
+
+/// An IP source that asks an HTTP(S) endpoint.
+///
+/// The request for a family goes out from a socket bound to that family (`0.0.0.0` or `::`),
+/// so a dual-stack service answers with the address of the family asked for. At most
+/// [`MAX_ANSWER_BYTES`] of the body are read (a few KiB for a trace). TLS is rustls.
+///
+/// ```
+/// use ip_monitor_core::HttpIpSource;
+/// # fn main() -> Result<(), ip_monitor_core::SourceError> {
+/// let ipify = HttpIpSource::ipify()?;
+/// let own = HttpIpSource::builder("http://127.0.0.1:8080/ip").name("lan-echo").allow_non_global(true).build()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct HttpIpSource {
+    name: String,
+    url: reqwest::Url,
+    format: AnswerFormat,
+    allow_non_global: bool,
+    timeout: Duration,
+    v4: reqwest::Client,
+    v6: reqwest::Client,
+}
+
+/// Builder for [`HttpIpSource`].
+#[derive(Debug, Clone)]
+pub struct HttpIpSourceBuilder {
+    name: Option<String>,
+    url: String,
+    format: AnswerFormat,
+    allow_non_global: bool,
+    timeout: Duration,
+}
+
+impl HttpIpSource {
+    /// Start building a source that asks `url`.
+    pub fn builder(url: impl Into<String>) -> HttpIpSourceBuilder {
+        HttpIpSourceBuilder {
+            name: None,
+            url: url.into(),
+            format: AnswerFormat::Plain,
+            allow_non_global: false,
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// `https://api64.ipify.org` (answers over both families).
+    pub fn ipify() -> Result<Self, SourceError> {
+        Self::builder("https://api64.ipify.org")
+            .name("ipify")
+            .build()
+    }
+
+    /// `https://icanhazip.com`.
+    pub fn icanhazip() -> Result<Self, SourceError> {
+        Self::builder("https://icanhazip.com")
+            .name("icanhazip")
+            .build()
+    }
+
+    /// `https://ifconfig.me/ip`.
+    pub fn ifconfig_me() -> Result<Self, SourceError> {
+        Self::builder("https://ifconfig.me/ip")
+            .name("ifconfig.me")
+            .build()
+    }
+
+    /// Cloudflare's trace at `https://one.one.one.one/cdn-cgi/trace`.
+    pub fn cloudflare_trace() -> Result<Self, SourceError> {
+        Self::builder("https://one.one.one.one/cdn-cgi/trace")
+            .name("cloudflare-trace")
+            .format(AnswerFormat::CloudflareTrace)
+            .build()
+    }
+
+    /// The URL asked.
+    pub fn url(&self) -> &str {
+        self.url.as_str()
+    }
+
+    async fn read_body(
+        mut response: reqwest::Response,
+        limit: usize,
+    ) -> Result<Vec<u8>, SourceError> {
+        if let Some(len) = response.content_length()
+            && len > limit as u64
+        {
+            return Err(SourceError::TooLarge { limit });
+        }
+        let mut body = Vec::with_capacity(limit.min(1024));
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| SourceError::Transport(Box::new(e)))?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(SourceError::TooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+impl HttpIpSourceBuilder {
+    /// The name in logs and status (default: the URL's host).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// How the body carries the address (default [`AnswerFormat::Plain`]).
+    pub fn format(mut self, format: AnswerFormat) -> Self {
+        self.format = format;
+        self
+    }
+
+    /// Accept non-global answers (default false).
+    pub fn allow_non_global(mut self, allow: bool) -> Self {
+        self.allow_non_global = allow;
+        self
+    }
+
+    /// Whole-request timeout of the HTTP client (default 5 s). The monitor also bounds each
+    /// source by its own check timeout.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Build the source. Fails when the URL is not an `http`/`https` URL with a host.
+    pub fn build(self) -> Result<HttpIpSource, SourceError> {
+        let url = reqwest::Url::parse(&self.url).map_err(|e| {
+            SourceError::Transport(format!("invalid URL {:?}: {e}", self.url).into())
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(SourceError::Transport(
+                format!("URL {:?} must be http:// or https:// with a host", self.url).into(),
+            ));
+        }
+        let client = |family: Family| {
+            reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                .local_address(family.unspecified())
+                .timeout(self.timeout)
+                .connect_timeout(self.timeout)
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::limited(3))
+                .build()
+                .map_err(|e| SourceError::Transport(Box::new(e)))
+        };
+        Ok(HttpIpSource {
+            name: self
+                .name
+                .unwrap_or_else(|| url.host_str().unwrap_or("http").to_owned()),
+            v4: client(Family::V4)?,
+            v6: client(Family::V6)?,
+            url,
+            format: self.format,
+            allow_non_global: self.allow_non_global,
+            timeout: self.timeout,
+        })
+    }
+}
+
+#[async_trait]
+impl IpSource for HttpIpSource {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn allow_non_global(&self) -> bool {
+        self.allow_non_global
+    }
+
+    async fn fetch(&self, family: Family) -> Result<IpAddr, SourceError> {
+        let client = match family {
+            Family::V4 => &self.v4,
+            Family::V6 => &self.v6,
+        };
+        let response = client
+            .get(self.url.clone())
+            .header(reqwest::header::ACCEPT, "text/plain")
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    SourceError::Timeout(self.timeout)
+                } else {
+                    SourceError::Transport(Box::new(e))
+                }
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(SourceError::Status {
+                status: status.as_u16(),
+            });
+        }
+        match self.format {
+            AnswerFormat::Plain => {
+                let body = Self::read_body(response, MAX_ANSWER_BYTES).await?;
+                parse_plain(&body, family)
+            }
+            AnswerFormat::CloudflareTrace => {
+                let body = Self::read_body(response, MAX_ANSWER_BYTES * 8).await?;
+                parse_cloudflare_trace(&body, family)
+            }
+        }
+    }
+}

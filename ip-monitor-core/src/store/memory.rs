@@ -1,0 +1,337 @@
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use super::*;
+
+/// A [`StateStore`] in memory: a complete implementation for a single process, for tests,
+/// and for embedding where nothing must survive a restart. Clones share the same state, so
+/// several monitors in one process can contend for its lease.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use ip_monitor_core::{Family, MemoryStore, StateStore};
+/// let store = MemoryStore::new();
+/// assert!(store.current(Family::V4).await.unwrap().is_none());
+/// # }
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    current: HashMap<Family, CurrentAddress>,
+    changes: BTreeMap<i64, Change>,
+    deliveries: BTreeMap<i64, Delivery>,
+    next_change: i64,
+    next_delivery: i64,
+    lease: Option<Lease>,
+    last_fence: u64,
+    instances: HashMap<String, InstanceStatus>,
+    desired: DesiredState,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Inner {
+    fn check_lease(&self, lease: &Lease, now: SystemTime) -> Result<(), StoreError> {
+        match &self.lease {
+            Some(l)
+                if l.holder.id == lease.holder.id
+                    && l.fence == lease.fence
+                    && l.is_valid_at(now) =>
+            {
+                Ok(())
+            }
+            _ => Err(StoreError::LeaseLost),
+        }
+    }
+}
+
+#[async_trait]
+impl StateStore for MemoryStore {
+    async fn current(&self, family: Family) -> Result<Option<CurrentAddress>, StoreError> {
+        Ok(self.lock().current.get(&family).cloned())
+    }
+
+    async fn record_change(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        change: NewChange,
+        recipients: &[Recipient],
+    ) -> Result<Change, StoreError> {
+        let mut inner = self.lock();
+        inner.check_lease(lease, now)?;
+        inner.next_change += 1;
+        let id = inner.next_change;
+        if change.kind == ChangeKind::Change {
+            let stale: HashSet<i64> = inner
+                .changes
+                .values()
+                .filter(|c| c.family == change.family && c.kind == ChangeKind::Change)
+                .map(|c| c.id)
+                .collect();
+            for d in inner.deliveries.values_mut() {
+                if stale.contains(&d.change_id)
+                    && matches!(d.state, DeliveryState::Pending | DeliveryState::InFlight)
+                {
+                    d.state = DeliveryState::Superseded;
+                }
+            }
+            inner.current.insert(
+                change.family,
+                CurrentAddress {
+                    family: change.family,
+                    address: change.address,
+                    since: now,
+                    change_id: id,
+                },
+            );
+        }
+        let mut seen = HashSet::new();
+        let mut count = 0;
+        for r in recipients {
+            if !seen.insert(r.key()) {
+                continue;
+            }
+            inner.next_delivery += 1;
+            let did = inner.next_delivery;
+            inner.deliveries.insert(
+                did,
+                Delivery {
+                    id: did,
+                    change_id: id,
+                    address: change.address,
+                    url: change.url.clone(),
+                    kind: change.kind,
+                    recipient: r.clone(),
+                    state: DeliveryState::Pending,
+                    attempts: 0,
+                    created_at: now,
+                    next_attempt_at: now,
+                    last_error: None,
+                    sent_at: None,
+                    fence: None,
+                },
+            );
+            count += 1;
+        }
+        let recorded = Change {
+            id,
+            family: change.family,
+            address: change.address,
+            previous: change.previous,
+            url: change.url,
+            kind: change.kind,
+            detected_at: now,
+            deliveries: count,
+        };
+        inner.changes.insert(id, recorded.clone());
+        Ok(recorded)
+    }
+
+    async fn history(&self, limit: usize) -> Result<Vec<Change>, StoreError> {
+        Ok(self
+            .lock()
+            .changes
+            .values()
+            .rev()
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn claim_deliveries(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut inner = self.lock();
+        inner.check_lease(lease, now)?;
+        let mut due: Vec<(SystemTime, i64)> = inner
+            .deliveries
+            .values()
+            .filter(|d| match d.state {
+                DeliveryState::Pending => d.next_attempt_at <= now,
+                DeliveryState::InFlight => d.fence != Some(lease.fence),
+                _ => false,
+            })
+            .map(|d| (d.next_attempt_at, d.id))
+            .collect();
+        due.sort();
+        let mut claimed = Vec::new();
+        for (_, id) in due.into_iter().take(limit) {
+            let d = inner.deliveries.get_mut(&id).expect("listed above");
+            d.state = DeliveryState::InFlight;
+            d.fence = Some(lease.fence);
+            d.attempts += 1;
+            claimed.push(d.clone());
+        }
+        Ok(claimed)
+    }
+
+    async fn finish_delivery(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        id: i64,
+        update: DeliveryUpdate,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        inner.check_lease(lease, now)?;
+        let d = inner
+            .deliveries
+            .get_mut(&id)
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("delivery {id}"),
+            })?;
+        if d.fence != Some(lease.fence)
+            || !matches!(d.state, DeliveryState::InFlight | DeliveryState::Superseded)
+        {
+            return Err(StoreError::LeaseLost);
+        }
+        let superseded = d.state == DeliveryState::Superseded;
+        match update {
+            DeliveryUpdate::Sent => {
+                d.state = DeliveryState::Sent;
+                d.sent_at = Some(now);
+                d.last_error = None;
+            }
+            DeliveryUpdate::Retry { at, error } => {
+                if !superseded {
+                    d.state = DeliveryState::Pending;
+                    d.next_attempt_at = at;
+                }
+                d.last_error = Some(error);
+            }
+            DeliveryUpdate::Failed { error } => {
+                if !superseded {
+                    d.state = DeliveryState::Failed;
+                }
+                d.last_error = Some(error);
+            }
+        }
+        Ok(())
+    }
+
+    async fn next_delivery_at(&self, lease: &Lease) -> Result<Option<SystemTime>, StoreError> {
+        Ok(self
+            .lock()
+            .deliveries
+            .values()
+            .filter_map(|d| match d.state {
+                DeliveryState::Pending => Some(d.next_attempt_at),
+                DeliveryState::InFlight if d.fence != Some(lease.fence) => {
+                    Some(SystemTime::UNIX_EPOCH)
+                }
+                _ => None,
+            })
+            .min())
+    }
+
+    async fn deliveries(&self, change_id: i64) -> Result<Vec<Delivery>, StoreError> {
+        Ok(self
+            .lock()
+            .deliveries
+            .values()
+            .filter(|d| d.change_id == change_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
+        let mut counts = DeliveryCounts::default();
+        for d in self.lock().deliveries.values() {
+            *match d.state {
+                DeliveryState::Pending => &mut counts.pending,
+                DeliveryState::InFlight => &mut counts.in_flight,
+                DeliveryState::Sent => &mut counts.sent,
+                DeliveryState::Failed => &mut counts.failed,
+                DeliveryState::Superseded => &mut counts.superseded,
+            } += 1;
+        }
+        Ok(counts)
+    }
+
+    async fn acquire_lease(
+        &self,
+        holder: &Holder,
+        now: SystemTime,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let mut inner = self.lock();
+        let expires_at = now + ttl;
+        match &mut inner.lease {
+            Some(l) if l.is_valid_at(now) && l.holder.id == holder.id => {
+                l.expires_at = expires_at;
+                Ok(Some(l.clone()))
+            }
+            Some(l) if l.is_valid_at(now) => Ok(None),
+            _ => {
+                inner.last_fence += 1;
+                let lease = Lease {
+                    holder: holder.clone(),
+                    fence: inner.last_fence,
+                    acquired_at: now,
+                    expires_at,
+                };
+                inner.lease = Some(lease.clone());
+                Ok(Some(lease))
+            }
+        }
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner
+            .lease
+            .as_ref()
+            .is_some_and(|l| l.holder.id == lease.holder.id && l.fence == lease.fence)
+        {
+            inner.lease = None;
+        }
+        Ok(())
+    }
+
+    async fn lease(&self, now: SystemTime) -> Result<Option<Lease>, StoreError> {
+        Ok(self.lock().lease.clone().filter(|l| l.is_valid_at(now)))
+    }
+
+    async fn put_instance(&self, status: &InstanceStatus) -> Result<(), StoreError> {
+        self.lock()
+            .instances
+            .insert(status.holder.id.clone(), status.clone());
+        Ok(())
+    }
+
+    async fn instances(&self) -> Result<Vec<InstanceStatus>, StoreError> {
+        let mut all: Vec<_> = self.lock().instances.values().cloned().collect();
+        all.sort_by(|a, b| b.heartbeat_at.cmp(&a.heartbeat_at));
+        Ok(all)
+    }
+
+    async fn desired_state(&self) -> Result<DesiredState, StoreError> {
+        Ok(self.lock().desired)
+    }
+
+    async fn set_desired_state(&self, state: DesiredState) -> Result<(), StoreError> {
+        self.lock().desired = state;
+        Ok(())
+    }
+}

@@ -1,0 +1,583 @@
+//! Durable state: the [`StateStore`] trait, its records, and [`MemoryStore`].
+
+use std::fmt::{self, Debug};
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+
+use crate::address::Family;
+use crate::recipients::Recipient;
+
+mod memory;
+
+pub use memory::MemoryStore;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The lease passed in is no longer the valid lease (expired, taken over, released):
+    /// the caller must stop acting.
+    #[error("the lease is no longer held")]
+    LeaseLost,
+    /// A record that was referred to does not exist.
+    #[error("{what} not found")]
+    NotFound {
+        /// What was looked for.
+        what: String,
+    },
+    /// Stored data could not be read back (a corrupt or foreign row).
+    #[error("invalid stored data: {what}")]
+    Invalid {
+        /// What is wrong.
+        what: String,
+    },
+    /// The backend failed (connection, I/O, SQL).
+    #[error("store backend: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Wrap a backend error.
+    pub fn backend(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StoreError::Backend(e.into())
+    }
+}
+
+/// Who holds (or wants) the lease: one monitor instance.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Holder {
+    /// Unique per running instance.
+    pub id: String,
+    /// The host name.
+    pub host: String,
+    /// The process id.
+    pub pid: u32,
+}
+
+impl Holder {
+    /// An identity for this process: host name, pid and a random suffix (so two monitors in
+    /// one process, or a restarted process with a reused pid, never share an id).
+    pub fn this_process() -> Self {
+        let host = host_name();
+        let pid = std::process::id();
+        Holder {
+            id: format!("{host}-{pid}-{:08x}", fastrand::u32(..)),
+            host,
+            pid,
+        }
+    }
+}
+
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_owned())
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// The right to act (check, record, deliver) for a while. Each acquisition by a new holder
+/// gets a higher `fence`; the store refuses claims and marks under a stale one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Lease {
+    /// The holder.
+    pub holder: Holder,
+    /// The fencing number.
+    pub fence: u64,
+    /// When this holder acquired it.
+    pub acquired_at: SystemTime,
+    /// When it lapses unless renewed.
+    pub expires_at: SystemTime,
+}
+
+impl Lease {
+    /// Whether the lease is still valid at `now`.
+    pub fn is_valid_at(&self, now: SystemTime) -> bool {
+        now < self.expires_at
+    }
+}
+
+/// A real change of address, or a test notice sent on request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum ChangeKind {
+    /// The address changed (or was seen for the first time).
+    Change,
+    /// A test notice: the current address is untouched and nothing is superseded.
+    Test,
+}
+
+impl ChangeKind {
+    /// `"change"` or `"test"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeKind::Change => "change",
+            ChangeKind::Test => "test",
+        }
+    }
+}
+
+impl FromStr for ChangeKind {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "change" => Ok(ChangeKind::Change),
+            "test" => Ok(ChangeKind::Test),
+            other => Err(StoreError::Invalid {
+                what: format!("change kind {other:?}"),
+            }),
+        }
+    }
+}
+
+/// A change to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewChange {
+    /// The family.
+    pub family: Family,
+    /// The new address.
+    pub address: IpAddr,
+    /// The address it replaces, if any.
+    pub previous: Option<IpAddr>,
+    /// The entry URL for the new address.
+    pub url: String,
+    /// Change or test.
+    pub kind: ChangeKind,
+}
+
+/// A recorded change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Change {
+    /// Its id, increasing with time.
+    pub id: i64,
+    /// The family.
+    pub family: Family,
+    /// The new address.
+    pub address: IpAddr,
+    /// The address it replaced.
+    pub previous: Option<IpAddr>,
+    /// The entry URL.
+    pub url: String,
+    /// Change or test.
+    pub kind: ChangeKind,
+    /// When it was recorded.
+    pub detected_at: SystemTime,
+    /// How many deliveries were created for it.
+    pub deliveries: u64,
+}
+
+/// The current address of a family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct CurrentAddress {
+    /// The family.
+    pub family: Family,
+    /// The address.
+    pub address: IpAddr,
+    /// Since when.
+    pub since: SystemTime,
+    /// The change that set it.
+    pub change_id: i64,
+}
+
+/// Where a delivery is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+pub enum DeliveryState {
+    /// Waiting for its (next) attempt.
+    Pending,
+    /// Claimed by a lease holder and being sent.
+    InFlight,
+    /// Accepted by the server.
+    Sent,
+    /// Given up: a permanent failure, or transient ones past `give_up_after`.
+    Failed,
+    /// A newer change of the same family made it stale; never sent.
+    Superseded,
+}
+
+impl DeliveryState {
+    /// The stored name (`pending`, `in_flight`, `sent`, `failed`, `superseded`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::InFlight => "in_flight",
+            DeliveryState::Sent => "sent",
+            DeliveryState::Failed => "failed",
+            DeliveryState::Superseded => "superseded",
+        }
+    }
+}
+
+impl fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DeliveryState {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "pending" => DeliveryState::Pending,
+            "in_flight" => DeliveryState::InFlight,
+            "sent" => DeliveryState::Sent,
+            "failed" => DeliveryState::Failed,
+            "superseded" => DeliveryState::Superseded,
+            other => {
+                return Err(StoreError::Invalid {
+                    what: format!("delivery state {other:?}"),
+                });
+            }
+        })
+    }
+}
+
+/// One notice to one recipient, in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Delivery {
+    /// Its id.
+    pub id: i64,
+    /// The change it announces.
+    pub change_id: i64,
+    /// The change's address.
+    pub address: IpAddr,
+    /// The change's entry URL.
+    pub url: String,
+    /// Change or test.
+    pub kind: ChangeKind,
+    /// Who it is for.
+    pub recipient: Recipient,
+    /// Where it is.
+    pub state: DeliveryState,
+    /// Attempts claimed so far.
+    pub attempts: u32,
+    /// When it was created (the change's time).
+    pub created_at: SystemTime,
+    /// When it is due next (pending ones).
+    pub next_attempt_at: SystemTime,
+    /// The last failure.
+    pub last_error: Option<String>,
+    /// When the server accepted it.
+    pub sent_at: Option<SystemTime>,
+    /// The fence of the lease it was last claimed under.
+    pub fence: Option<u64>,
+}
+
+/// The result of one attempt, to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryUpdate {
+    /// The server accepted it.
+    Sent,
+    /// A transient failure: try again at `at`.
+    Retry {
+        /// When to try again.
+        at: SystemTime,
+        /// What went wrong.
+        error: String,
+    },
+    /// Give up.
+    Failed {
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// How many deliveries are in each state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct DeliveryCounts {
+    /// Waiting.
+    pub pending: u64,
+    /// Being sent.
+    pub in_flight: u64,
+    /// Accepted.
+    pub sent: u64,
+    /// Given up.
+    pub failed: u64,
+    /// Made stale by a newer change.
+    pub superseded: u64,
+}
+
+/// What the operator wants monitors on this store to do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum DesiredState {
+    /// Check and deliver.
+    #[default]
+    Running,
+    /// Keep the lease and heartbeats, but neither check nor start deliveries.
+    Paused,
+}
+
+impl DesiredState {
+    /// `"running"` or `"paused"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DesiredState::Running => "running",
+            DesiredState::Paused => "paused",
+        }
+    }
+}
+
+impl FromStr for DesiredState {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "running" => Ok(DesiredState::Running),
+            "paused" => Ok(DesiredState::Paused),
+            other => Err(StoreError::Invalid {
+                what: format!("desired state {other:?}"),
+            }),
+        }
+    }
+}
+
+/// What an instance is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
+pub enum RunState {
+    /// Running (checking when it holds the lease, waiting for it otherwise).
+    Running,
+    /// Paused by the desired state.
+    Paused,
+    /// Shut down.
+    Stopped,
+}
+
+impl RunState {
+    /// `"running"`, `"paused"` or `"stopped"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Paused => "paused",
+            RunState::Stopped => "stopped",
+        }
+    }
+}
+
+/// One source's last answer, for status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SourceStatus {
+    /// The source's name.
+    pub name: String,
+    /// The family asked.
+    pub family: Family,
+    /// Its answer, if valid.
+    pub answer: Option<IpAddr>,
+    /// Its error, if any.
+    pub error: Option<String>,
+    /// How long it took, in milliseconds.
+    pub latency_ms: Option<u64>,
+    /// When it was asked.
+    pub at: SystemTime,
+}
+
+/// An instance's heartbeat row: what it is doing and what it last saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct InstanceStatus {
+    /// Who.
+    pub holder: Holder,
+    /// What it is doing.
+    pub state: RunState,
+    /// Whether it holds the lease.
+    pub leader: bool,
+    /// When it started.
+    pub started_at: SystemTime,
+    /// When this row was written.
+    pub heartbeat_at: SystemTime,
+    /// The current addresses it knows of.
+    pub current: Vec<IpAddr>,
+    /// When it last completed a full check.
+    pub last_check_at: Option<SystemTime>,
+    /// When it plans the next full check.
+    pub next_check_at: Option<SystemTime>,
+    /// Its last error (check, store, recipients), cleared by a good check.
+    pub last_error: Option<String>,
+    /// Each source's last answer.
+    pub sources: Vec<SourceStatus>,
+}
+
+/// Durable state shared by every process using the same database.
+///
+/// Operations that act (record, claim, finish) take the caller's [`Lease`] and fail with
+/// [`StoreError::LeaseLost`] unless it is still the valid lease at `now` — checked in the
+/// same transaction as the write. Times are passed in by the caller so every process and
+/// test uses one clock. Run [`testing::store_conformance`](crate::testing) on an
+/// implementation (feature `testing`).
+#[cfg_attr(feature = "mock", mockall::automock)]
+#[async_trait]
+pub trait StateStore: Send + Sync + Debug {
+    /// The current address of `family`.
+    async fn current(&self, family: Family) -> Result<Option<CurrentAddress>, StoreError>;
+
+    /// Atomically: record the change, make it current (kind `Change`), supersede older
+    /// changes' pending and in-flight deliveries of the same family (kind `Change`), and
+    /// create one pending delivery per distinct recipient, due at `now`.
+    async fn record_change(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        change: NewChange,
+        recipients: &[Recipient],
+    ) -> Result<Change, StoreError>;
+
+    /// Recorded changes, newest first.
+    async fn history(&self, limit: usize) -> Result<Vec<Change>, StoreError>;
+
+    /// Claim up to `limit` due deliveries: pending ones due by `now`, and in-flight ones
+    /// claimed under an older fence (their holder died). Marks them in flight under this
+    /// lease's fence and counts the attempt.
+    async fn claim_deliveries(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Record the result of an attempt on a delivery claimed under this lease. A delivery
+    /// superseded while in flight stays superseded unless it was sent.
+    async fn finish_delivery(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        id: i64,
+        update: DeliveryUpdate,
+    ) -> Result<(), StoreError>;
+
+    /// When the next delivery is due for this lease holder (`None`: nothing to do).
+    async fn next_delivery_at(&self, lease: &Lease) -> Result<Option<SystemTime>, StoreError>;
+
+    /// The deliveries of a change, by id.
+    async fn deliveries(&self, change_id: i64) -> Result<Vec<Delivery>, StoreError>;
+
+    /// Deliveries per state.
+    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
+
+    /// Acquire the lease, or renew it when `holder` has it. A new acquisition (free or
+    /// expired lease) gets a fence higher than any before; a renewal keeps the fence.
+    /// `None` when another holder's lease is still valid.
+    async fn acquire_lease(
+        &self,
+        holder: &Holder,
+        now: SystemTime,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError>;
+
+    /// Give the lease up, if it is still this one.
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
+
+    /// The valid lease at `now`, if any.
+    async fn lease(&self, now: SystemTime) -> Result<Option<Lease>, StoreError>;
+
+    /// Write an instance's status row (insert or replace).
+    async fn put_instance(&self, status: &InstanceStatus) -> Result<(), StoreError>;
+
+    /// Every instance's status row, most recent heartbeat first.
+    async fn instances(&self) -> Result<Vec<InstanceStatus>, StoreError>;
+
+    /// The desired state (`Running` when never set).
+    async fn desired_state(&self) -> Result<DesiredState, StoreError>;
+
+    /// Set the desired state.
+    async fn set_desired_state(&self, state: DesiredState) -> Result<(), StoreError>;
+}
+
+macro_rules! forward_state_store {
+    ($ty:ty) => {
+        #[async_trait]
+        impl<T: StateStore + ?Sized> StateStore for $ty {
+            async fn current(&self, family: Family) -> Result<Option<CurrentAddress>, StoreError> {
+                (**self).current(family).await
+            }
+            async fn record_change(
+                &self,
+                lease: &Lease,
+                now: SystemTime,
+                change: NewChange,
+                recipients: &[Recipient],
+            ) -> Result<Change, StoreError> {
+                (**self).record_change(lease, now, change, recipients).await
+            }
+            async fn history(&self, limit: usize) -> Result<Vec<Change>, StoreError> {
+                (**self).history(limit).await
+            }
+            async fn claim_deliveries(
+                &self,
+                lease: &Lease,
+                now: SystemTime,
+                limit: usize,
+            ) -> Result<Vec<Delivery>, StoreError> {
+                (**self).claim_deliveries(lease, now, limit).await
+            }
+            async fn finish_delivery(
+                &self,
+                lease: &Lease,
+                now: SystemTime,
+                id: i64,
+                update: DeliveryUpdate,
+            ) -> Result<(), StoreError> {
+                (**self).finish_delivery(lease, now, id, update).await
+            }
+            async fn next_delivery_at(
+                &self,
+                lease: &Lease,
+            ) -> Result<Option<SystemTime>, StoreError> {
+                (**self).next_delivery_at(lease).await
+            }
+            async fn deliveries(&self, change_id: i64) -> Result<Vec<Delivery>, StoreError> {
+                (**self).deliveries(change_id).await
+            }
+            async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
+                (**self).delivery_counts().await
+            }
+            async fn acquire_lease(
+                &self,
+                holder: &Holder,
+                now: SystemTime,
+                ttl: Duration,
+            ) -> Result<Option<Lease>, StoreError> {
+                (**self).acquire_lease(holder, now, ttl).await
+            }
+            async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+                (**self).release_lease(lease).await
+            }
+            async fn lease(&self, now: SystemTime) -> Result<Option<Lease>, StoreError> {
+                (**self).lease(now).await
+            }
+            async fn put_instance(&self, status: &InstanceStatus) -> Result<(), StoreError> {
+                (**self).put_instance(status).await
+            }
+            async fn instances(&self) -> Result<Vec<InstanceStatus>, StoreError> {
+                (**self).instances().await
+            }
+            async fn desired_state(&self) -> Result<DesiredState, StoreError> {
+                (**self).desired_state().await
+            }
+            async fn set_desired_state(&self, state: DesiredState) -> Result<(), StoreError> {
+                (**self).set_desired_state(state).await
+            }
+        }
+    };
+}
+forward_state_store!(Arc<T>);
+forward_state_store!(Box<T>);

@@ -1,0 +1,170 @@
+//! Real servers on loopback for the tests: a small HTTP/1.1 server whose behaviour the test
+//! sets, and a UDP DNS server.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What the HTTP server does with each request.
+#[derive(Debug, Clone)]
+pub enum Behavior {
+    /// Answer `status` with `body` after `delay`.
+    Respond {
+        status: u16,
+        body: Vec<u8>,
+        delay: Duration,
+    },
+    /// Send headers announcing `len` bytes, then one byte per `every`.
+    Drip { len: usize, every: Duration },
+    /// Accept the connection and never answer.
+    BlackHole,
+    /// Stream `len` bytes without a Content-Length, then close.
+    Stream { len: usize },
+}
+
+impl Behavior {
+    pub fn ok(body: &str) -> Self {
+        Behavior::Respond {
+            status: 200,
+            body: body.as_bytes().to_vec(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn ok_after(body: &str, delay: Duration) -> Self {
+        Behavior::Respond {
+            status: 200,
+            body: body.as_bytes().to_vec(),
+            delay,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpServer {
+    pub addr: SocketAddr,
+    behavior: Arc<Mutex<Behavior>>,
+    hits: Arc<AtomicUsize>,
+    user_agents: Arc<Mutex<Vec<String>>>,
+}
+
+impl HttpServer {
+    /// Start on `bind` (e.g. "127.0.0.1:0" or "[::1]:0").
+    pub async fn start(bind: &str, behavior: Behavior) -> Self {
+        let listener = TcpListener::bind(bind).await.expect("bind loopback");
+        let server = HttpServer {
+            addr: listener.local_addr().unwrap(),
+            behavior: Arc::new(Mutex::new(behavior)),
+            hits: Arc::new(AtomicUsize::new(0)),
+            user_agents: Arc::new(Mutex::new(Vec::new())),
+        };
+        let s = server.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let s = s.clone();
+                tokio::spawn(async move { s.serve(stream).await });
+            }
+        });
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    pub fn set(&self, behavior: Behavior) {
+        *self.behavior.lock().unwrap() = behavior;
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+
+    pub fn user_agents(&self) -> Vec<String> {
+        self.user_agents.lock().unwrap().clone()
+    }
+
+    async fn serve(&self, mut stream: TcpStream) {
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+            if request.len() > 64 * 1024 {
+                return;
+            }
+        }
+        self.hits.fetch_add(1, Ordering::SeqCst);
+        let text = String::from_utf8_lossy(&request).to_string();
+        if let Some(ua) = text.lines().find_map(|l| {
+            l.strip_prefix("user-agent: ")
+                .or_else(|| l.strip_prefix("User-Agent: "))
+        }) {
+            self.user_agents.lock().unwrap().push(ua.to_owned());
+        }
+        let behavior = self.behavior.lock().unwrap().clone();
+        match behavior {
+            Behavior::Respond {
+                status,
+                body,
+                delay,
+            } => {
+                tokio::time::sleep(delay).await;
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(&body).await;
+            }
+            Behavior::Drip { len, every } => {
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                for _ in 0..len {
+                    tokio::time::sleep(every).await;
+                    if stream.write_all(b"1").await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Behavior::BlackHole => {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+            }
+            Behavior::Stream { len } => {
+                let head =
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n";
+                let _ = stream.write_all(head.as_bytes()).await;
+                let chunk = vec![b'1'; 64 * 1024];
+                let mut sent = 0;
+                while sent < len {
+                    let n = chunk.len().min(len - sent);
+                    if stream.write_all(&chunk[..n]).await.is_err() {
+                        return;
+                    }
+                    sent += n;
+                }
+            }
+        }
+        let _ = stream.shutdown().await;
+    }
+}
+
+/// A port on 127.0.0.1 with nothing listening.
+pub async fn refused_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    port
+}
