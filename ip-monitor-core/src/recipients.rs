@@ -38,11 +38,11 @@ impl Recipient {
             row: preview(raw),
             reason: reason.to_owned(),
         };
-        let email = raw.trim();
-        if email.chars().any(char::is_control) {
+        if raw.chars().any(char::is_control) {
             return Err(reject("address contains control characters (CR/LF)"));
         }
-        validate_email(email).map_err(|reason| reject(reason))?;
+        let email = raw.trim();
+        validate_email(email).map_err(reject)?;
         let name = match name {
             None => None,
             Some(n) => {
@@ -243,6 +243,9 @@ impl<T: Recipients + ?Sized> Recipients for Box<T> {
     }
 }
 
+/// An `(email, name)` row as given.
+type Row = (String, Option<String>);
+
 /// A fixed list of recipient rows, validated on every read; [`set`](Self::set) replaces it
 /// while a monitor runs.
 ///
@@ -256,7 +259,7 @@ impl<T: Recipients + ?Sized> Recipients for Box<T> {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct StaticRecipients {
-    rows: Arc<RwLock<Vec<(String, Option<String>)>>>,
+    rows: Arc<RwLock<Vec<Row>>>,
 }
 
 impl StaticRecipients {

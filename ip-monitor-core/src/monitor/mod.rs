@@ -429,7 +429,7 @@ impl MonitorHandle {
     }
 
     /// Events from now on. A slow receiver misses the oldest ones (see
-    /// [`broadcast`](tokio::sync::broadcast)).
+    /// [`tokio::sync::broadcast`]).
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.inner.events.subscribe()
     }

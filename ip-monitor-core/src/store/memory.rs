@@ -322,7 +322,7 @@ impl StateStore for MemoryStore {
 
     async fn instances(&self) -> Result<Vec<InstanceStatus>, StoreError> {
         let mut all: Vec<_> = self.lock().instances.values().cloned().collect();
-        all.sort_by(|a, b| b.heartbeat_at.cmp(&a.heartbeat_at));
+        all.sort_by_key(|s| std::cmp::Reverse(s.heartbeat_at));
         Ok(all)
     }
 

@@ -168,3 +168,65 @@ pub async fn refused_port() -> u16 {
     drop(l);
     port
 }
+
+/// A DNS server on loopback UDP that answers every question with `answer(query)`.
+pub mod dns {
+    use std::net::SocketAddr;
+    use std::sync::{Arc, Mutex};
+
+    use hickory_proto::op::{Message, MessageType, Query};
+    use tokio::net::UdpSocket;
+
+    /// What the server answers: a full response message for a request (id and question are
+    /// copied in), or raw bytes.
+    pub enum Reply {
+        Message(Message),
+        Raw(Vec<u8>),
+        Silence,
+    }
+
+    pub struct DnsServer {
+        pub addr: SocketAddr,
+        pub queries: Arc<Mutex<Vec<Query>>>,
+    }
+
+    impl DnsServer {
+        pub async fn start<F>(bind: &str, answer: F) -> Self
+        where
+            F: Fn(&Query) -> Reply + Send + Sync + 'static,
+        {
+            let socket = UdpSocket::bind(bind).await.unwrap();
+            let addr = socket.local_addr().unwrap();
+            let queries = Arc::new(Mutex::new(Vec::new()));
+            let seen = Arc::clone(&queries);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1500];
+                loop {
+                    let Ok((n, peer)) = socket.recv_from(&mut buf).await else {
+                        return;
+                    };
+                    let Ok(request) = Message::from_vec(&buf[..n]) else {
+                        continue;
+                    };
+                    let Some(query) = request.queries.first().cloned() else {
+                        continue;
+                    };
+                    seen.lock().unwrap().push(query.clone());
+                    let bytes = match answer(&query) {
+                        Reply::Message(mut m) => {
+                            m.metadata.id = request.metadata.id;
+                            m.metadata.message_type = MessageType::Response;
+                            m.metadata.op_code = request.metadata.op_code;
+                            m.queries = vec![query];
+                            m.to_vec().unwrap()
+                        }
+                        Reply::Raw(raw) => raw,
+                        Reply::Silence => continue,
+                    };
+                    let _ = socket.send_to(&bytes, peer).await;
+                }
+            });
+            DnsServer { addr, queries }
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! The shipped in-memory implementations pass the conformance suites.
+#![cfg(feature = "testing")]
+
+use ip_monitor_core::testing::{recipients_conformance, store_conformance};
+use ip_monitor_core::{MemoryStore, Recipient, StaticRecipients};
+
+#[tokio::test]
+async fn memory_store_conforms() {
+    store_conformance(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn static_recipients_conform() {
+    let staff = StaticRecipients::with_names([
+        ("ana@example.com", Some("Ana")),
+        ("ANA@example.com", None),
+        ("broken\r\n@example.com", None),
+        ("ben@example.com", None),
+    ]);
+    let expected = [
+        Recipient::new("ana@example.com", Some("Ana")).unwrap(),
+        Recipient::new("ben@example.com", None::<&str>).unwrap(),
+    ];
+    recipients_conformance(&staff, &expected).await;
+}
+
+#[tokio::test]
+#[should_panic(expected = "the active recipients")]
+async fn the_recipients_suite_catches_a_wrong_list() {
+    let staff = StaticRecipients::new(["ana@example.com"]);
+    recipients_conformance(
+        &staff,
+        &[Recipient::new("ben@example.com", None::<&str>).unwrap()],
+    )
+    .await;
+}
