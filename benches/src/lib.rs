@@ -1,1 +1,2 @@
-//! Benchmarks for ip-monitor.
+//! Benchmarks for ip-monitor. The criterion benches are in `benches/`; run them with
+//! `cargo bench -p ip-monitor-benches`. Figures are kept in `docs/performance.md`.

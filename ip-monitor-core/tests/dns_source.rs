@@ -1,8 +1,6 @@
 //! DNS sources against a real DNS server on 127.0.0.1.
 #![cfg(feature = "dns")]
 
-mod support;
-
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,7 +9,7 @@ use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::rdata::{A, AAAA, TXT};
 use hickory_proto::rr::{DNSClass, RData, Record, RecordType};
 use ip_monitor_core::{DnsIpSource, Family, IpSource, SourceError, SourceSet};
-use support::dns::{DnsServer, Reply};
+use ip_monitor_testkit::dns::{DnsServer, Reply};
 
 fn answer(query: &hickory_proto::op::Query, data: RData) -> Reply {
     let mut m = Message::response(0, hickory_proto::op::OpCode::Query);

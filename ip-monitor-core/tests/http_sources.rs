@@ -1,14 +1,12 @@
 //! HTTP sources against real HTTP servers on loopback.
 
-mod support;
-
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ip_monitor_core::source::MAX_ANSWER_BYTES;
 use ip_monitor_core::{AnswerFormat, Family, HttpIpSource, IpSource, SourceError, SourceSet};
-use support::{Behavior, HttpServer, refused_port};
+use ip_monitor_testkit::{Behavior, HttpServer, refused_port};
 
 fn source(server: &HttpServer) -> Arc<dyn IpSource> {
     Arc::new(

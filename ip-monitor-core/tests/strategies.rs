@@ -1,12 +1,10 @@
 //! Strategies over real HTTP sources on loopback.
 
-mod support;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ip_monitor_core::{CheckError, Family, HttpIpSource, IpSource, SourceSet, Strategy};
-use support::{Behavior, HttpServer};
+use ip_monitor_testkit::{Behavior, HttpServer};
 
 const TIMEOUT: Duration = Duration::from_secs(6);
 

@@ -1,6 +1,5 @@
-//! Real servers on loopback for the tests: a small HTTP/1.1 server whose behaviour the test
-//! sets, and a UDP DNS server.
-#![allow(dead_code, unreachable_pub)]
+//! Real servers on loopback for ip-monitor's tests and benchmarks: a small HTTP/1.1 server
+//! whose behaviour the test sets, and a UDP DNS server. Everything binds to loopback only.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,19 +14,31 @@ use tokio::net::{TcpListener, TcpStream};
 pub enum Behavior {
     /// Answer `status` with `body` after `delay`.
     Respond {
+        /// HTTP status.
         status: u16,
+        /// Body.
         body: Vec<u8>,
+        /// Wait before answering.
         delay: Duration,
     },
     /// Send headers announcing `len` bytes, then one byte per `every`.
-    Drip { len: usize, every: Duration },
+    Drip {
+        /// Announced length.
+        len: usize,
+        /// Pause per byte.
+        every: Duration,
+    },
     /// Accept the connection and never answer.
     BlackHole,
     /// Stream `len` bytes without a Content-Length, then close.
-    Stream { len: usize },
+    Stream {
+        /// Bytes to send.
+        len: usize,
+    },
 }
 
 impl Behavior {
+    /// 200 with `body`, at once.
     pub fn ok(body: &str) -> Self {
         Behavior::Respond {
             status: 200,
@@ -36,6 +47,7 @@ impl Behavior {
         }
     }
 
+    /// 200 with `body` after `delay`.
     pub fn ok_after(body: &str, delay: Duration) -> Self {
         Behavior::Respond {
             status: 200,
@@ -45,8 +57,10 @@ impl Behavior {
     }
 }
 
+/// A running HTTP server; it lives as long as the runtime it was started on.
 #[derive(Debug, Clone)]
 pub struct HttpServer {
+    /// Where it listens.
     pub addr: SocketAddr,
     behavior: Arc<Mutex<Behavior>>,
     hits: Arc<AtomicUsize>,
@@ -76,18 +90,22 @@ impl HttpServer {
         server
     }
 
+    /// `http://ADDR/`.
     pub fn url(&self) -> String {
         format!("http://{}/", self.addr)
     }
 
+    /// Change what it does from the next request on.
     pub fn set(&self, behavior: Behavior) {
         *self.behavior.lock().unwrap() = behavior;
     }
 
+    /// Requests received so far.
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
 
+    /// The User-Agent of each request so far.
     pub fn user_agents(&self) -> Vec<String> {
         self.user_agents.lock().unwrap().clone()
     }
@@ -179,18 +197,27 @@ pub mod dns {
 
     /// What the server answers: a full response message for a request (id and question are
     /// copied in), or raw bytes.
+    #[derive(Debug)]
     pub enum Reply {
+        /// This message, with the request's id and question.
         Message(Message),
+        /// These bytes as they are.
         Raw(Vec<u8>),
+        /// No answer.
         Silence,
     }
 
+    /// A running DNS server.
+    #[derive(Debug)]
     pub struct DnsServer {
+        /// Where it listens.
         pub addr: SocketAddr,
+        /// Every question received, in order.
         pub queries: Arc<Mutex<Vec<Query>>>,
     }
 
     impl DnsServer {
+        /// Start on `bind` (e.g. "127.0.0.1:0").
         pub async fn start<F>(bind: &str, answer: F) -> Self
         where
             F: Fn(&Query) -> Reply + Send + Sync + 'static,
@@ -230,3 +257,8 @@ pub mod dns {
         }
     }
 }
+
+/// The workspace README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
