@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: every crate, every feature, doc tests included.
+# The whole test suite: every crate, every feature, doc tests included, with a throwaway
+# PostgreSQL on 127.0.0.1 for the PostgreSQL tests.
 # Usage: bash scripts/test.sh [extra cargo test args]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --workspace --all-features "$@"
+exec bash scripts/with-postgres.sh cargo test --workspace --all-features "$@"

@@ -1,0 +1,12 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+mod model;
+mod ops;
+mod recipients;
+mod schema;
+mod store;
+
+pub use error::Error;
+pub use recipients::{DEFAULT_QUERY, DieselRecipients};
+pub use store::{DieselStore, DieselStoreBuilder};

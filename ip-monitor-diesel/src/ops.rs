@@ -1,0 +1,481 @@
+//! The store's statements, written once and compiled for each backend's connection type.
+//! Every transaction is a handful of statements: none stays open across a network call.
+
+use ip_monitor_core::StoreError;
+
+/// Diesel errors inside transactions, and store errors raised there.
+pub(crate) struct DbError(pub(crate) StoreError);
+
+impl From<diesel::result::Error> for DbError {
+    fn from(e: diesel::result::Error) -> Self {
+        DbError(StoreError::backend(e))
+    }
+}
+
+impl From<StoreError> for DbError {
+    fn from(e: StoreError) -> Self {
+        DbError(e)
+    }
+}
+
+pub(crate) type DbResult<T> = Result<T, DbError>;
+
+macro_rules! backend_ops {
+    ($module:ident, $conn:ty) => {
+        pub(crate) mod $module {
+            use std::collections::HashSet;
+            use std::time::{Duration, SystemTime};
+
+            use diesel::prelude::*;
+            use ip_monitor_core::{
+                Change, ChangeKind, CurrentAddress, Delivery, DeliveryCounts, DeliveryState,
+                DeliveryUpdate, DesiredState, Family, Holder, InstanceStatus, Lease, NewChange,
+                Recipient, StoreError,
+            };
+
+            use crate::model::*;
+            use crate::ops::{DbError, DbResult};
+            use crate::schema::{
+                ip_monitor_changes as changes, ip_monitor_control as control,
+                ip_monitor_current as current, ip_monitor_deliveries as deliveries,
+                ip_monitor_instances as instances,
+            };
+
+            type Conn = $conn;
+
+            /// Rows per multi-row insert: well under both backends' bind-parameter limits.
+            const INSERT_CHUNK: usize = 1000;
+
+            /// Lock the control row if `lease` is still valid: the first statement of every
+            /// acting transaction. It is a write, so SQLite takes its write lock at once and
+            /// PostgreSQL serialises with lease changes on the row lock.
+            fn fence(conn: &mut Conn, lease: &Lease, now: SystemTime) -> DbResult<()> {
+                let n = diesel::update(control::table.find(1))
+                    .filter(control::lease_holder.eq(&lease.holder.id))
+                    .filter(control::lease_fence.eq(lease.fence as i64))
+                    .filter(control::lease_expires_at_ms.gt(to_ms(now)))
+                    .set(control::lease_fence.eq(control::lease_fence))
+                    .execute(conn)?;
+                if n == 1 {
+                    Ok(())
+                } else {
+                    Err(DbError(StoreError::LeaseLost))
+                }
+            }
+
+            fn finish<T>(r: DbResult<T>) -> Result<T, StoreError> {
+                r.map_err(|e| e.0)
+            }
+
+            pub(crate) fn current(
+                conn: &mut Conn,
+                family: Family,
+            ) -> Result<Option<CurrentAddress>, StoreError> {
+                let row = current::table
+                    .find(family.as_str())
+                    .select(CurrentRow::as_select())
+                    .first(conn)
+                    .optional()
+                    .map_err(StoreError::backend)?;
+                row.map(CurrentRow::into_current).transpose()
+            }
+
+            pub(crate) fn record_change(
+                conn: &mut Conn,
+                lease: Lease,
+                now: SystemTime,
+                change: NewChange,
+                recipients: Vec<Recipient>,
+            ) -> Result<Change, StoreError> {
+                finish(conn.transaction(|conn| {
+                    fence(conn, &lease, now)?;
+                    let now_ms = to_ms(now);
+                    let family = change.family.as_str();
+                    let kind = change.kind.as_str();
+                    let mut seen = HashSet::new();
+                    let distinct: Vec<&Recipient> =
+                        recipients.iter().filter(|r| seen.insert(r.key())).collect();
+                    if change.kind == ChangeKind::Change {
+                        diesel::update(deliveries::table)
+                            .filter(deliveries::family.eq(family))
+                            .filter(deliveries::change_kind.eq(ChangeKind::Change.as_str()))
+                            .filter(deliveries::state.eq_any([
+                                DeliveryState::Pending.as_str(),
+                                DeliveryState::InFlight.as_str(),
+                            ]))
+                            .set(deliveries::state.eq(DeliveryState::Superseded.as_str()))
+                            .execute(conn)?;
+                    }
+                    let row: ChangeRow = diesel::insert_into(changes::table)
+                        .values(NewChangeRow {
+                            family,
+                            address: change.address.to_string(),
+                            previous: change.previous.map(|p| p.to_string()),
+                            url: &change.url,
+                            kind,
+                            detected_at_ms: now_ms,
+                            deliveries: distinct.len() as i64,
+                        })
+                        .returning(ChangeRow::as_returning())
+                        .get_result(conn)?;
+                    if change.kind == ChangeKind::Change {
+                        let values = (
+                            current::family.eq(family),
+                            current::address.eq(&row.address),
+                            current::since_ms.eq(now_ms),
+                            current::change_id.eq(row.id),
+                        );
+                        let updated = diesel::update(current::table.find(family))
+                            .set((
+                                current::address.eq(&row.address),
+                                current::since_ms.eq(now_ms),
+                                current::change_id.eq(row.id),
+                            ))
+                            .execute(conn)?;
+                        if updated == 0 {
+                            diesel::insert_into(current::table)
+                                .values(values)
+                                .execute(conn)?;
+                        }
+                    }
+                    let address = row.address.clone();
+                    let rows: Vec<NewDeliveryRow<'_>> = distinct
+                        .iter()
+                        .map(|r| NewDeliveryRow {
+                            change_id: row.id,
+                            family,
+                            change_kind: kind,
+                            address: &address,
+                            url: &change.url,
+                            email: r.email(),
+                            email_key: r.key(),
+                            name: r.name(),
+                            state: DeliveryState::Pending.as_str(),
+                            attempts: 0,
+                            created_at_ms: now_ms,
+                            next_attempt_at_ms: now_ms,
+                        })
+                        .collect();
+                    for chunk in rows.chunks(INSERT_CHUNK) {
+                        diesel::insert_into(deliveries::table)
+                            .values(chunk)
+                            .execute(conn)?;
+                    }
+                    Ok(row.into_change()?)
+                }))
+            }
+
+            pub(crate) fn history(
+                conn: &mut Conn,
+                limit: usize,
+            ) -> Result<Vec<Change>, StoreError> {
+                changes::table
+                    .order(changes::id.desc())
+                    .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+                    .select(ChangeRow::as_select())
+                    .load(conn)
+                    .map_err(StoreError::backend)?
+                    .into_iter()
+                    .map(ChangeRow::into_change)
+                    .collect()
+            }
+
+            pub(crate) fn claim(
+                conn: &mut Conn,
+                lease: Lease,
+                now: SystemTime,
+                limit: usize,
+            ) -> Result<Vec<Delivery>, StoreError> {
+                finish(conn.transaction(|conn| {
+                    fence(conn, &lease, now)?;
+                    let fence_value = lease.fence as i64;
+                    let ids: Vec<i64> = deliveries::table
+                        .filter(
+                            deliveries::state
+                                .eq(DeliveryState::Pending.as_str())
+                                .and(deliveries::next_attempt_at_ms.le(to_ms(now)))
+                                .or(deliveries::state
+                                    .eq(DeliveryState::InFlight.as_str())
+                                    .and(deliveries::fence.ne(fence_value))),
+                        )
+                        .order((deliveries::next_attempt_at_ms, deliveries::id))
+                        .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+                        .select(deliveries::id)
+                        .load(conn)?;
+                    if ids.is_empty() {
+                        return Ok(Vec::new());
+                    }
+                    diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
+                        .set((
+                            deliveries::state.eq(DeliveryState::InFlight.as_str()),
+                            deliveries::fence.eq(fence_value),
+                            deliveries::attempts.eq(deliveries::attempts + 1),
+                        ))
+                        .execute(conn)?;
+                    let rows = deliveries::table
+                        .filter(deliveries::id.eq_any(&ids))
+                        .order((deliveries::next_attempt_at_ms, deliveries::id))
+                        .select(DeliveryRow::as_select())
+                        .load(conn)?;
+                    Ok(rows
+                        .into_iter()
+                        .map(DeliveryRow::into_delivery)
+                        .collect::<Result<Vec<_>, _>>()?)
+                }))
+            }
+
+            pub(crate) fn finish_delivery(
+                conn: &mut Conn,
+                lease: Lease,
+                now: SystemTime,
+                id: i64,
+                update: DeliveryUpdate,
+            ) -> Result<(), StoreError> {
+                finish(conn.transaction(|conn| {
+                    fence(conn, &lease, now)?;
+                    let (state, fence_value): (String, Option<i64>) = deliveries::table
+                        .find(id)
+                        .select((deliveries::state, deliveries::fence))
+                        .first(conn)
+                        .optional()?
+                        .ok_or_else(|| StoreError::NotFound {
+                            what: format!("delivery {id}"),
+                        })?;
+                    let superseded = state == DeliveryState::Superseded.as_str();
+                    if fence_value != Some(lease.fence as i64)
+                        || !(superseded || state == DeliveryState::InFlight.as_str())
+                    {
+                        return Err(DbError(StoreError::LeaseLost));
+                    }
+                    let target = deliveries::table.find(id);
+                    match update {
+                        DeliveryUpdate::Sent => diesel::update(target)
+                            .set((
+                                deliveries::state.eq(DeliveryState::Sent.as_str()),
+                                deliveries::sent_at_ms.eq(Some(to_ms(now))),
+                                deliveries::last_error.eq(None::<String>),
+                            ))
+                            .execute(conn)?,
+                        DeliveryUpdate::Retry { at, error } if !superseded => {
+                            diesel::update(target)
+                                .set((
+                                    deliveries::state.eq(DeliveryState::Pending.as_str()),
+                                    deliveries::next_attempt_at_ms.eq(to_ms(at)),
+                                    deliveries::last_error.eq(Some(error)),
+                                ))
+                                .execute(conn)?
+                        }
+                        DeliveryUpdate::Failed { error } if !superseded => diesel::update(target)
+                            .set((
+                                deliveries::state.eq(DeliveryState::Failed.as_str()),
+                                deliveries::last_error.eq(Some(error)),
+                            ))
+                            .execute(conn)?,
+                        DeliveryUpdate::Retry { error, .. } | DeliveryUpdate::Failed { error } => {
+                            diesel::update(target)
+                                .set(deliveries::last_error.eq(Some(error)))
+                                .execute(conn)?
+                        }
+                    };
+                    Ok(())
+                }))
+            }
+
+            pub(crate) fn next_delivery_at(
+                conn: &mut Conn,
+                lease: Lease,
+            ) -> Result<Option<SystemTime>, StoreError> {
+                let orphan = deliveries::table
+                    .filter(deliveries::state.eq(DeliveryState::InFlight.as_str()))
+                    .filter(deliveries::fence.ne(lease.fence as i64))
+                    .select(deliveries::id)
+                    .first::<i64>(conn)
+                    .optional()
+                    .map_err(StoreError::backend)?;
+                if orphan.is_some() {
+                    return Ok(Some(SystemTime::UNIX_EPOCH));
+                }
+                let next: Option<i64> = deliveries::table
+                    .filter(deliveries::state.eq(DeliveryState::Pending.as_str()))
+                    .select(diesel::dsl::min(deliveries::next_attempt_at_ms))
+                    .first(conn)
+                    .map_err(StoreError::backend)?;
+                Ok(next.map(from_ms))
+            }
+
+            pub(crate) fn deliveries_of(
+                conn: &mut Conn,
+                change_id: i64,
+            ) -> Result<Vec<Delivery>, StoreError> {
+                deliveries::table
+                    .filter(deliveries::change_id.eq(change_id))
+                    .order(deliveries::id)
+                    .select(DeliveryRow::as_select())
+                    .load(conn)
+                    .map_err(StoreError::backend)?
+                    .into_iter()
+                    .map(DeliveryRow::into_delivery)
+                    .collect()
+            }
+
+            pub(crate) fn counts(conn: &mut Conn) -> Result<DeliveryCounts, StoreError> {
+                let rows: Vec<(String, i64)> = deliveries::table
+                    .group_by(deliveries::state)
+                    .select((deliveries::state, diesel::dsl::count_star()))
+                    .load(conn)
+                    .map_err(StoreError::backend)?;
+                let mut counts = DeliveryCounts::default();
+                for (state, n) in rows {
+                    let n = u64::try_from(n).unwrap_or(0);
+                    match state.parse::<DeliveryState>()? {
+                        DeliveryState::Pending => counts.pending = n,
+                        DeliveryState::InFlight => counts.in_flight = n,
+                        DeliveryState::Sent => counts.sent = n,
+                        DeliveryState::Failed => counts.failed = n,
+                        DeliveryState::Superseded => counts.superseded = n,
+                    }
+                }
+                Ok(counts)
+            }
+
+            fn control_row(conn: &mut Conn) -> QueryResult<ControlRow> {
+                control::table
+                    .find(1)
+                    .select(ControlRow::as_select())
+                    .first(conn)
+            }
+
+            pub(crate) fn acquire_lease(
+                conn: &mut Conn,
+                holder: Holder,
+                now: SystemTime,
+                ttl: Duration,
+            ) -> Result<Option<Lease>, StoreError> {
+                finish(conn.transaction(|conn| {
+                    // Lock the row first (a write), then decide.
+                    diesel::update(control::table.find(1))
+                        .set(control::lease_fence.eq(control::lease_fence))
+                        .execute(conn)?;
+                    let row = control_row(conn)?;
+                    let now_ms = to_ms(now);
+                    let valid = row.lease_holder.is_some() && row.lease_expires_at_ms > now_ms;
+                    let ours = row.lease_holder.as_deref() == Some(holder.id.as_str());
+                    let expires_ms = to_ms(now + ttl);
+                    if valid && !ours {
+                        return Ok(None);
+                    }
+                    let (fence, acquired_ms) = if valid {
+                        (row.lease_fence, row.lease_acquired_at_ms)
+                    } else {
+                        (row.lease_fence + 1, now_ms)
+                    };
+                    diesel::update(control::table.find(1))
+                        .set((
+                            control::lease_holder.eq(Some(&holder.id)),
+                            control::lease_host.eq(Some(&holder.host)),
+                            control::lease_pid.eq(Some(i64::from(holder.pid))),
+                            control::lease_fence.eq(fence),
+                            control::lease_acquired_at_ms.eq(acquired_ms),
+                            control::lease_expires_at_ms.eq(expires_ms),
+                        ))
+                        .execute(conn)?;
+                    Ok(Some(Lease {
+                        holder,
+                        fence: fence as u64,
+                        acquired_at: from_ms(acquired_ms),
+                        expires_at: from_ms(expires_ms),
+                    }))
+                }))
+            }
+
+            pub(crate) fn release_lease(conn: &mut Conn, lease: Lease) -> Result<(), StoreError> {
+                diesel::update(control::table.find(1))
+                    .filter(control::lease_holder.eq(&lease.holder.id))
+                    .filter(control::lease_fence.eq(lease.fence as i64))
+                    .set((
+                        control::lease_holder.eq(None::<String>),
+                        control::lease_host.eq(None::<String>),
+                        control::lease_pid.eq(None::<i64>),
+                        control::lease_expires_at_ms.eq(0),
+                    ))
+                    .execute(conn)
+                    .map_err(StoreError::backend)?;
+                Ok(())
+            }
+
+            pub(crate) fn lease(
+                conn: &mut Conn,
+                now: SystemTime,
+            ) -> Result<Option<Lease>, StoreError> {
+                let row = control_row(conn).map_err(StoreError::backend)?;
+                Ok(row.lease().filter(|l| l.is_valid_at(now)))
+            }
+
+            pub(crate) fn put_instance(
+                conn: &mut Conn,
+                status: InstanceStatus,
+            ) -> Result<(), StoreError> {
+                let json = serde_json::to_string(&status).map_err(StoreError::backend)?;
+                let heartbeat = to_ms(status.heartbeat_at);
+                let updated = diesel::update(instances::table.find(&status.holder.id))
+                    .set((
+                        instances::heartbeat_at_ms.eq(heartbeat),
+                        instances::status.eq(&json),
+                    ))
+                    .execute(conn)
+                    .map_err(StoreError::backend)?;
+                if updated == 0 {
+                    diesel::insert_into(instances::table)
+                        .values((
+                            instances::id.eq(&status.holder.id),
+                            instances::heartbeat_at_ms.eq(heartbeat),
+                            instances::status.eq(&json),
+                        ))
+                        .execute(conn)
+                        .map_err(StoreError::backend)?;
+                }
+                Ok(())
+            }
+
+            pub(crate) fn instances(conn: &mut Conn) -> Result<Vec<InstanceStatus>, StoreError> {
+                let rows: Vec<(String, String)> = instances::table
+                    .order(instances::heartbeat_at_ms.desc())
+                    .select((instances::id, instances::status))
+                    .load(conn)
+                    .map_err(StoreError::backend)?;
+                rows.into_iter()
+                    .map(|(id, json)| {
+                        serde_json::from_str(&json).map_err(|e| StoreError::Invalid {
+                            what: format!("status row {id:?}: {e}"),
+                        })
+                    })
+                    .collect()
+            }
+
+            pub(crate) fn desired_state(conn: &mut Conn) -> Result<DesiredState, StoreError> {
+                let s: String = control::table
+                    .find(1)
+                    .select(control::desired_state)
+                    .first(conn)
+                    .map_err(StoreError::backend)?;
+                s.parse()
+            }
+
+            pub(crate) fn set_desired_state(
+                conn: &mut Conn,
+                state: DesiredState,
+            ) -> Result<(), StoreError> {
+                diesel::update(control::table.find(1))
+                    .set(control::desired_state.eq(state.as_str()))
+                    .execute(conn)
+                    .map_err(StoreError::backend)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+#[cfg(feature = "sqlite")]
+backend_ops!(sqlite, diesel::SqliteConnection);
+#[cfg(feature = "postgres")]
+backend_ops!(pg, diesel::PgConnection);

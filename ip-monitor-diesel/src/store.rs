@@ -1,0 +1,440 @@
+//! [`DieselStore`]: the connection pool, migrations, and the [`StateStore`] implementation.
+
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use diesel::r2d2::{self, ConnectionManager};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use ip_monitor_core::{
+    Change, CurrentAddress, Delivery, DeliveryCounts, DeliveryUpdate, DesiredState, Family, Holder,
+    InstanceStatus, Lease, NewChange, Recipient, StateStore, StoreError,
+};
+
+use crate::error::Error;
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!("enable the `sqlite` feature, the `postgres` feature, or both");
+
+#[cfg(feature = "sqlite")]
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+#[cfg(feature = "postgres")]
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// Key of the PostgreSQL advisory lock held while migrating ("ipmon" in ASCII).
+#[cfg(feature = "postgres")]
+const MIGRATION_LOCK: i64 = 0x0069_706d_6f6e;
+
+/// How long SQLite waits for another process's write lock before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+
+#[derive(Clone)]
+pub(crate) enum Pool {
+    #[cfg(feature = "sqlite")]
+    Sqlite(r2d2::Pool<ConnectionManager<diesel::SqliteConnection>>),
+    #[cfg(feature = "postgres")]
+    Pg(r2d2::Pool<ConnectionManager<diesel::PgConnection>>),
+}
+
+/// Run `$func(conn, args…)` of the pool's backend on tokio's blocking pool.
+macro_rules! dispatch {
+    ($pool:expr, $func:ident ( $($arg:expr),* )) => {{
+        match $pool.clone() {
+            #[cfg(feature = "sqlite")]
+            $crate::store::Pool::Sqlite(pool) => {
+                $crate::store::blocking(move || {
+                    let mut conn = pool.get().map_err(ip_monitor_core::StoreError::backend)?;
+                    $crate::ops::sqlite::$func(&mut conn $(, $arg)*)
+                })
+                .await
+            }
+            #[cfg(feature = "postgres")]
+            $crate::store::Pool::Pg(pool) => {
+                $crate::store::blocking(move || {
+                    let mut conn = pool.get().map_err(ip_monitor_core::StoreError::backend)?;
+                    $crate::ops::pg::$func(&mut conn $(, $arg)*)
+                })
+                .await
+            }
+        }
+    }};
+}
+
+pub(crate) async fn blocking<T, F>(f: F) -> Result<T, StoreError>
+where
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(StoreError::backend)?
+}
+
+/// A [`StateStore`] in the application's own database, through diesel: a SQLite file (the
+/// default) or PostgreSQL (feature `postgres`), chosen by the URL. Tables are created on
+/// connect by embedded migrations, all named `ip_monitor_*`.
+///
+/// Diesel is synchronous: every operation runs on tokio's blocking pool with a pooled
+/// connection, and every transaction is a few statements long.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use ip_monitor_core::{Family, StateStore};
+/// use ip_monitor_diesel::DieselStore;
+/// # let dir = tempfile::tempdir()?;
+/// # let path = dir.path().join("ip-monitor.db");
+/// let store = DieselStore::connect(&format!("sqlite://{}", path.display())).await?;
+/// assert!(store.current(Family::V4).await?.is_none());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct DieselStore {
+    pub(crate) pool: Pool,
+    url: String,
+}
+
+impl fmt::Debug for DieselStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DieselStore")
+            .field("url", &redact(&self.url))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The URL with any password replaced by `***`.
+pub(crate) fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            let masked = if userinfo.contains(':') {
+                format!("{user}:***")
+            } else {
+                user.to_owned()
+            };
+            format!("{scheme}://{masked}@{host}{tail}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Builder for [`DieselStore`].
+#[derive(Debug, Clone)]
+pub struct DieselStoreBuilder {
+    url: String,
+    pool_size: u32,
+    connect_timeout: Duration,
+}
+
+impl DieselStore {
+    /// Connect with the defaults (pool of 4, 10 s connect timeout) and run the migrations.
+    /// URLs: `sqlite://PATH` (relative), `sqlite:///ABSOLUTE/PATH`, `sqlite://:memory:`,
+    /// `postgres://USER:PASSWORD@HOST/DB`.
+    pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::builder(url).connect().await
+    }
+
+    /// Start configuring a store for `url`.
+    pub fn builder(url: impl Into<String>) -> DieselStoreBuilder {
+        DieselStoreBuilder {
+            url: url.into(),
+            pool_size: 4,
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+
+    /// The URL, with any password redacted.
+    pub fn url(&self) -> String {
+        redact(&self.url)
+    }
+
+    /// Which backend this is: `"sqlite"` or `"postgres"`.
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => "sqlite",
+            #[cfg(feature = "postgres")]
+            Pool::Pg(_) => "postgres",
+        }
+    }
+}
+
+/// The file path in a `sqlite://` (or `sqlite:`) URL.
+pub(crate) fn sqlite_path(url: &str) -> Option<&str> {
+    url.strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+}
+
+#[cfg(feature = "sqlite")]
+#[derive(Debug)]
+struct SqlitePragmas;
+
+#[cfg(feature = "sqlite")]
+impl r2d2::CustomizeConnection<diesel::SqliteConnection, r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut diesel::SqliteConnection) -> Result<(), r2d2::Error> {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute(&format!(
+            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+        ))
+        .map_err(r2d2::Error::QueryError)
+    }
+}
+
+impl DieselStoreBuilder {
+    /// Most connections kept open (default 4; `sqlite://:memory:` always uses 1).
+    pub fn pool_size(mut self, size: u32) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// How long to wait for a connection (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Connect and run the migrations (safe when several processes start at once).
+    pub async fn connect(self) -> Result<DieselStore, Error> {
+        let url = self.url.clone();
+        let pool = tokio::task::spawn_blocking(move || self.connect_blocking())
+            .await
+            .map_err(|e| Error::Connect {
+                url: redact(&url),
+                source: Box::new(e),
+            })??;
+        Ok(DieselStore { pool, url })
+    }
+
+    fn connect_blocking(self) -> Result<Pool, Error> {
+        let url = self.url.trim();
+        if let Some(path) = sqlite_path(url) {
+            #[cfg(feature = "sqlite")]
+            {
+                return self.connect_sqlite(path);
+            }
+            #[cfg(not(feature = "sqlite"))]
+            {
+                let _ = path;
+                return Err(Error::Unsupported {
+                    url: redact(url),
+                    feature: "sqlite",
+                });
+            }
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            #[cfg(feature = "postgres")]
+            {
+                return self.connect_pg(url);
+            }
+            #[cfg(not(feature = "postgres"))]
+            {
+                return Err(Error::Unsupported {
+                    url: redact(url),
+                    feature: "postgres",
+                });
+            }
+        }
+        Err(Error::InvalidUrl {
+            url: redact(url),
+            reason: "expected sqlite://PATH or postgres://…".to_owned(),
+        })
+    }
+
+    #[cfg(feature = "sqlite")]
+    fn connect_sqlite(&self, path: &str) -> Result<Pool, Error> {
+        if path.is_empty() {
+            return Err(Error::InvalidUrl {
+                url: self.url.clone(),
+                reason: "the SQLite path is empty".to_owned(),
+            });
+        }
+        let size = if path == ":memory:" {
+            1
+        } else {
+            self.pool_size
+        };
+        let connect_err = |e: Box<dyn std::error::Error + Send + Sync>| Error::Connect {
+            url: self.url.clone(),
+            source: e,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(size)
+            .min_idle(Some(1))
+            .connection_timeout(self.connect_timeout)
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(ConnectionManager::<diesel::SqliteConnection>::new(path))
+            .map_err(|e| connect_err(Box::new(e)))?;
+        let mut conn = pool.get().map_err(|e| connect_err(Box::new(e)))?;
+        // Two processes migrating a fresh file at once: the loser's migration fails on
+        // "table exists"; it then finds nothing pending and carries on.
+        let mut attempt = 0;
+        loop {
+            match conn.run_pending_migrations(SQLITE_MIGRATIONS) {
+                Ok(_) => break,
+                Err(e) => {
+                    attempt += 1;
+                    let done = conn
+                        .has_pending_migration(SQLITE_MIGRATIONS)
+                        .map(|p| !p)
+                        .unwrap_or(false);
+                    if done {
+                        break;
+                    }
+                    if attempt >= 3 {
+                        return Err(Error::Migration { source: e });
+                    }
+                    std::thread::sleep(Duration::from_millis(50 * attempt));
+                }
+            }
+        }
+        Ok(Pool::Sqlite(pool))
+    }
+
+    #[cfg(feature = "postgres")]
+    fn connect_pg(&self, url: &str) -> Result<Pool, Error> {
+        use diesel::RunQueryDsl;
+        let connect_err = |e: Box<dyn std::error::Error + Send + Sync>| Error::Connect {
+            url: redact(url),
+            source: e,
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(self.pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(self.connect_timeout)
+            .build(ConnectionManager::<diesel::PgConnection>::new(url))
+            .map_err(|e| connect_err(Box::new(e)))?;
+        let mut conn = pool.get().map_err(|e| connect_err(Box::new(e)))?;
+        let lock = |conn: &mut diesel::PgConnection, sql: &str| {
+            diesel::sql_query(sql)
+                .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
+                .execute(conn)
+                .map_err(|e| Error::Migration {
+                    source: Box::new(e),
+                })
+        };
+        lock(&mut conn, "SELECT pg_advisory_lock($1)")?;
+        let result = conn.run_pending_migrations(PG_MIGRATIONS).map(|_| ());
+        lock(&mut conn, "SELECT pg_advisory_unlock($1)")?;
+        result.map_err(|source| Error::Migration { source })?;
+        Ok(Pool::Pg(pool))
+    }
+}
+
+#[async_trait]
+impl StateStore for DieselStore {
+    async fn current(&self, family: Family) -> Result<Option<CurrentAddress>, StoreError> {
+        dispatch!(self.pool, current(family))
+    }
+
+    async fn record_change(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        change: NewChange,
+        recipients: &[Recipient],
+    ) -> Result<Change, StoreError> {
+        let (lease, recipients) = (lease.clone(), recipients.to_vec());
+        dispatch!(self.pool, record_change(lease, now, change, recipients))
+    }
+
+    async fn history(&self, limit: usize) -> Result<Vec<Change>, StoreError> {
+        dispatch!(self.pool, history(limit))
+    }
+
+    async fn claim_deliveries(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let lease = lease.clone();
+        dispatch!(self.pool, claim(lease, now, limit))
+    }
+
+    async fn finish_delivery(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        id: i64,
+        update: DeliveryUpdate,
+    ) -> Result<(), StoreError> {
+        let lease = lease.clone();
+        dispatch!(self.pool, finish_delivery(lease, now, id, update))
+    }
+
+    async fn next_delivery_at(&self, lease: &Lease) -> Result<Option<SystemTime>, StoreError> {
+        let lease = lease.clone();
+        dispatch!(self.pool, next_delivery_at(lease))
+    }
+
+    async fn deliveries(&self, change_id: i64) -> Result<Vec<Delivery>, StoreError> {
+        dispatch!(self.pool, deliveries_of(change_id))
+    }
+
+    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
+        dispatch!(self.pool, counts())
+    }
+
+    async fn acquire_lease(
+        &self,
+        holder: &Holder,
+        now: SystemTime,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        let holder = holder.clone();
+        dispatch!(self.pool, acquire_lease(holder, now, ttl))
+    }
+
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        let lease = lease.clone();
+        dispatch!(self.pool, release_lease(lease))
+    }
+
+    async fn lease(&self, now: SystemTime) -> Result<Option<Lease>, StoreError> {
+        dispatch!(self.pool, lease(now))
+    }
+
+    async fn put_instance(&self, status: &InstanceStatus) -> Result<(), StoreError> {
+        let status = status.clone();
+        dispatch!(self.pool, put_instance(status))
+    }
+
+    async fn instances(&self) -> Result<Vec<InstanceStatus>, StoreError> {
+        dispatch!(self.pool, instances())
+    }
+
+    async fn desired_state(&self) -> Result<DesiredState, StoreError> {
+        dispatch!(self.pool, desired_state())
+    }
+
+    async fn set_desired_state(&self, state: DesiredState) -> Result<(), StoreError> {
+        dispatch!(self.pool, set_desired_state(state))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db.internal:5432/app"),
+            "postgres://app:***@db.internal:5432/app"
+        );
+        assert_eq!(redact("postgres://app@db/app"), "postgres://app@db/app");
+        assert_eq!(redact("sqlite://ip-monitor.db"), "sqlite://ip-monitor.db");
+    }
+
+    #[test]
+    fn sqlite_paths() {
+        assert_eq!(sqlite_path("sqlite://ip-monitor.db"), Some("ip-monitor.db"));
+        assert_eq!(sqlite_path("sqlite:///var/lib/x.db"), Some("/var/lib/x.db"));
+        assert_eq!(sqlite_path("postgres://x"), None);
+    }
+}

@@ -1,0 +1,189 @@
+//! Core's conformance suites on a SQLite file and on a real PostgreSQL server.
+
+use ip_monitor_core::testing::{recipients_conformance, store_conformance};
+use ip_monitor_core::{Recipient, Recipients};
+use ip_monitor_diesel::{DieselRecipients, DieselStore, Error};
+
+fn sqlite_url(dir: &tempfile::TempDir) -> String {
+    format!("sqlite://{}", dir.path().join("ip-monitor.db").display())
+}
+
+const STAFF_SQLITE: &str = "CREATE TABLE staff (id INTEGER PRIMARY KEY, email TEXT, name TEXT, \
+     is_delete BOOLEAN NOT NULL DEFAULT false, is_lock BOOLEAN NOT NULL DEFAULT false)";
+
+/// Run setup statements on the store's database, as the application would have.
+fn exec(store: &DieselStore, statements: &[&str]) {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let url = store.url();
+    let sql = statements.join(";\n");
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        diesel::SqliteConnection::establish(path)
+            .unwrap()
+            .batch_execute(&sql)
+            .unwrap();
+    } else {
+        #[cfg(feature = "postgres")]
+        diesel::PgConnection::establish(&url)
+            .unwrap()
+            .batch_execute(&sql)
+            .unwrap();
+    }
+}
+
+fn expected() -> Vec<Recipient> {
+    vec![
+        Recipient::new("ana@example.com", Some("Ana")).unwrap(),
+        Recipient::new("ben@example.com", None::<&str>).unwrap(),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_conforms() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DieselStore::connect(&sqlite_url(&dir)).await.unwrap();
+    assert_eq!(store.backend(), "sqlite");
+    store_conformance(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_in_memory_conforms() {
+    store_conformance(&DieselStore::connect("sqlite://:memory:").await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_run_once_and_reconnecting_keeps_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let store = DieselStore::connect(&url).await.unwrap();
+    use ip_monitor_core::{DesiredState, StateStore};
+    store.set_desired_state(DesiredState::Paused).await.unwrap();
+    drop(store);
+    let again = DieselStore::connect(&url).await.unwrap();
+    assert_eq!(again.desired_state().await.unwrap(), DesiredState::Paused);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_processes_worth_of_connects_on_a_fresh_file_do_not_collide() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    let connects: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { DieselStore::connect(&url).await })
+        })
+        .collect();
+    for c in connects {
+        c.await
+            .unwrap()
+            .expect("concurrent first connects all succeed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_urls_are_refused_with_the_url_named() {
+    match DieselStore::connect("mysql://db/app").await {
+        Err(Error::InvalidUrl { url, .. }) => assert_eq!(url, "mysql://db/app"),
+        other => panic!("{other:?}"),
+    }
+    let missing = DieselStore::builder("sqlite:///nonexistent-dir/sub/x.db")
+        .connect_timeout(std::time::Duration::from_millis(500))
+        .connect()
+        .await;
+    match missing {
+        Err(e @ Error::Connect { .. }) => assert!(e.to_string().contains("nonexistent-dir"), "{e}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_recipients_conform_and_skip_bad_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DieselStore::connect(&sqlite_url(&dir)).await.unwrap();
+    exec(
+        &store,
+        &[
+            STAFF_SQLITE,
+            "INSERT INTO staff (email, name) VALUES ('ana@example.com', 'Ana'), ('ben@example.com', NULL)",
+            "INSERT INTO staff (email, name, is_delete) VALUES ('gone@example.com', 'Gone', true)",
+            "INSERT INTO staff (email, name, is_lock) VALUES ('locked@example.com', 'Locked', true)",
+            "INSERT INTO staff (email, name) VALUES ('evil@example.com' || char(13) || char(10) || 'Bcc: x@y', 'Evil')",
+            "INSERT INTO staff (email, name) VALUES (NULL, 'Nobody'), ('not-an-address', 'X')",
+            "INSERT INTO staff (email, name) VALUES (CAST(X'616263ff40782e636f6d' AS TEXT), 'Bad bytes')",
+        ],
+    );
+    let staff = DieselRecipients::new(&store);
+    recipients_conformance(&staff, &expected()).await;
+    let list = staff.active().await.unwrap();
+    assert_eq!(list.rejected.len(), 4, "{:?}", list.rejected);
+    assert!(list.rejected.iter().any(|r| r.reason.contains("UTF-8")));
+
+    let broken = DieselRecipients::new(&store).query("SELECT email FROM no_such_table");
+    assert!(
+        broken.active().await.is_err(),
+        "a failing query is an error, not an empty list"
+    );
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use super::*;
+    use ip_monitor_testkit::pg::fresh_database;
+
+    const STAFF_PG: &str = "CREATE TABLE staff (id SERIAL PRIMARY KEY, email TEXT, name TEXT, \
+         is_delete BOOLEAN NOT NULL DEFAULT false, is_lock BOOLEAN NOT NULL DEFAULT false)";
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(pg_tests),
+        ignore = "needs IP_MONITOR_TEST_PG_URL: run bash scripts/test.sh"
+    )]
+    async fn postgres_store_conforms() {
+        let store = DieselStore::connect(&fresh_database()).await.unwrap();
+        assert_eq!(store.backend(), "postgres");
+        store_conformance(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(pg_tests),
+        ignore = "needs IP_MONITOR_TEST_PG_URL: run bash scripts/test.sh"
+    )]
+    async fn concurrent_first_connects_on_postgres_do_not_collide() {
+        let url = fresh_database();
+        let connects: Vec<_> = (0..6)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { DieselStore::connect(&url).await })
+            })
+            .collect();
+        for c in connects {
+            c.await
+                .unwrap()
+                .expect("the advisory lock serialises the migrations");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(pg_tests),
+        ignore = "needs IP_MONITOR_TEST_PG_URL: run bash scripts/test.sh"
+    )]
+    async fn postgres_recipients_conform_and_skip_bad_rows() {
+        let store = DieselStore::connect(&fresh_database()).await.unwrap();
+        exec(
+            &store,
+            &[
+                STAFF_PG,
+                "INSERT INTO staff (email, name) VALUES ('ana@example.com', 'Ana'), ('ben@example.com', NULL)",
+                "INSERT INTO staff (email, name, is_delete) VALUES ('gone@example.com', 'Gone', true)",
+                "INSERT INTO staff (email, name, is_lock) VALUES ('locked@example.com', 'Locked', true)",
+                "INSERT INTO staff (email, name) VALUES (E'evil@example.com\\r\\nBcc: x@y', 'Evil')",
+                "INSERT INTO staff (email, name) VALUES (NULL, 'Nobody'), ('not-an-address', 'X')",
+            ],
+        );
+        let staff = DieselRecipients::new(&store);
+        recipients_conformance(&staff, &expected()).await;
+        assert_eq!(staff.active().await.unwrap().rejected.len(), 3);
+    }
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Start a throwaway PostgreSQL on 127.0.0.1 (a free port, a temporary directory, trust auth,
+# no fsync), export its URL as IP_MONITOR_TEST_PG_URL, run the given command, then stop the
+# server and remove the directory. Installs Debian's postgresql when it is missing.
+# Usage: bash scripts/with-postgres.sh COMMAND [ARGS...]
+set -euo pipefail
+
+find_bin() {
+    local d
+    for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+        [ -x "$d/initdb" ] && { echo "$d"; return; }
+    done
+    command -v initdb >/dev/null 2>&1 && dirname "$(command -v initdb)"
+}
+
+PG_BIN=$(find_bin || true)
+if [ -z "$PG_BIN" ]; then
+    echo "with-postgres: installing postgresql" >&2
+    if [ "$(id -u)" = 0 ]; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    else
+        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    fi
+    PG_BIN=$(find_bin)
+fi
+
+# initdb refuses to run as root: run the server as the postgres user then.
+run_pg() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+dir=$(mktemp -d /tmp/ip-monitor-pg.XXXXXX)
+[ "$(id -u)" = 0 ] && chown postgres: "$dir"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+
+cleanup() {
+    run_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+
+run_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; exit 1; }
+run_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
+
+export IP_MONITOR_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+echo "with-postgres: PostgreSQL on 127.0.0.1:$port" >&2
+"$@"
