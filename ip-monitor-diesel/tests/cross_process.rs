@@ -1,0 +1,294 @@
+//! Two OS processes on one database (a SQLite file; a PostgreSQL database): exactly one holds
+//! the lease and sends; SIGKILL it and the other takes over within the lease ttl and finishes
+//! the pending deliveries — none lost, none that was marked sent sent again.
+//!
+//! The worker processes are this test binary run again with `worker` as the filter.
+
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_trait::async_trait;
+use ip_monitor_core::*;
+use ip_monitor_diesel::{DieselRecipients, DieselStore};
+use ip_monitor_testkit::{Behavior, HttpServer};
+
+const RECIPIENTS: usize = 300;
+const PARALLELISM: usize = 4;
+const HEARTBEAT: Duration = Duration::from_millis(250);
+
+/// Appends `pid change_id email` per accepted notice to a shared file.
+#[derive(Debug)]
+struct AppendNotifier {
+    path: PathBuf,
+    delay: Duration,
+}
+
+#[async_trait]
+impl Notifier for AppendNotifier {
+    async fn notify(&self, notice: &Notice, recipient: &Recipient) -> Result<(), NotifyError> {
+        tokio::time::sleep(self.delay).await;
+        let line = format!(
+            "{} {} {}\n",
+            std::process::id(),
+            notice.change_id,
+            recipient.email()
+        );
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .map_err(NotifyError::transient)?;
+        f.write_all(line.as_bytes()).map_err(NotifyError::transient)
+    }
+}
+
+#[test]
+#[ignore = "a worker process started by the cross-process tests"]
+fn worker() {
+    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| panic!("{k} not set"));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = DieselStore::connect(&var("WORKER_DB")).await.unwrap();
+        let source = HttpIpSource::builder(var("WORKER_SOURCE")).build().unwrap();
+        let notifier = AppendNotifier {
+            path: var("WORKER_LOG").into(),
+            delay: Duration::from_millis(20),
+        };
+        let config = MonitorConfig {
+            probe_interval: Duration::ZERO,
+            heartbeat: HEARTBEAT,
+            control_poll: Duration::from_millis(100),
+            delivery: DeliveryPolicy {
+                parallelism: PARALLELISM,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let _handle = Monitor::builder(
+            SourceSet::new(vec![Arc::new(source)]),
+            store.clone(),
+            DieselRecipients::new(&store),
+            notifier,
+        )
+        .config(config)
+        .build()
+        .unwrap()
+        .spawn();
+        // Until killed.
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    });
+}
+
+fn spawn_worker(db: &str, source: &str, log: &Path) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([
+            "worker",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("WORKER_DB", db)
+        .env("WORKER_SOURCE", source)
+        .env("WORKER_LOG", log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn lines(log: &Path) -> Vec<(u32, String)> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| {
+            let mut parts = l.split(' ');
+            let pid = parts.next().unwrap().parse().unwrap();
+            let _change = parts.next().unwrap();
+            (pid, parts.next().unwrap().to_owned())
+        })
+        .collect()
+}
+
+async fn wait_for<F: FnMut() -> bool>(what: &str, limit: Duration, mut done: F) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn kill_the_leader_and_check(db: String, staff_setup: &[&str]) {
+    let store = DieselStore::connect(&db).await.unwrap();
+    setup(&store, staff_setup);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("sent.log");
+    let source = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.160")).await;
+    let mut a = spawn_worker(&db, &source.url(), &log);
+    let mut b = spawn_worker(&db, &source.url(), &log);
+
+    wait_for("the first sends", Duration::from_secs(30), || {
+        lines(&log).len() >= 60
+    })
+    .await;
+    let lease = store
+        .lease(SystemTime::now())
+        .await
+        .unwrap()
+        .expect("someone holds the lease");
+    let (leader, survivor) = if lease.holder.pid == a.id() {
+        (&mut a, &mut b)
+    } else {
+        (&mut b, &mut a)
+    };
+    assert_eq!(lease.holder.pid, leader.id());
+    leader.kill().unwrap();
+    leader.wait().unwrap();
+    let killed_at = Instant::now();
+    let leader_pid = lease.holder.pid;
+
+    // What the dead leader had sent and marked.
+    let before = lines(&log);
+    assert!(
+        before.iter().all(|(pid, _)| *pid == leader_pid),
+        "only the lease holder sent"
+    );
+    let change = store.history(1).await.unwrap().remove(0);
+    let marked: HashSet<String> = store
+        .deliveries(change.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|d| d.state == DeliveryState::Sent)
+        .map(|d| d.recipient.email().to_owned())
+        .collect();
+    assert!(!marked.is_empty());
+
+    wait_for("the survivor's first send", Duration::from_secs(30), || {
+        lines(&log).iter().any(|(pid, _)| *pid == survivor.id())
+    })
+    .await;
+    let takeover = killed_at.elapsed();
+    assert!(
+        takeover < Duration::from_secs(5),
+        "took over after {takeover:?} (ttl 750 ms)"
+    );
+
+    let s = store.clone();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts = s.delivery_counts().await.unwrap();
+        if counts.sent as usize == RECIPIENTS {
+            assert_eq!((counts.pending, counts.in_flight, counts.failed), (0, 0, 0));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "deliveries did not finish: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    survivor.kill().unwrap();
+    survivor.wait().unwrap();
+
+    let all = lines(&log);
+    let mut per_email: HashMap<&str, usize> = HashMap::new();
+    for (_, email) in &all {
+        *per_email.entry(email).or_default() += 1;
+    }
+    assert_eq!(
+        per_email.len(),
+        RECIPIENTS,
+        "every active recipient was emailed"
+    );
+    let twice: Vec<_> = per_email
+        .iter()
+        .filter(|(_, n)| **n > 1)
+        .map(|(e, _)| *e)
+        .collect();
+    assert!(
+        twice.len() <= PARALLELISM,
+        "at most the in-flight deliveries are sent twice, got {}",
+        twice.len()
+    );
+    for (pid, email) in &all {
+        if *pid != leader_pid {
+            assert!(
+                !marked.contains(email),
+                "{email} was marked sent, then sent again"
+            );
+        }
+    }
+    assert!(
+        per_email.keys().all(|e| e.starts_with("staff")),
+        "inactive staff are never emailed"
+    );
+    eprintln!(
+        "{}: killed the leader after {} sends ({} marked), takeover {takeover:?}, {} sent twice",
+        store.backend(),
+        before.len(),
+        marked.len(),
+        twice.len()
+    );
+}
+
+fn staff_rows() -> String {
+    let rows: Vec<String> = (0..RECIPIENTS)
+        .map(|i| format!("('staff{i}@example.com', 'Staff {i}', false, false)"))
+        .collect();
+    format!(
+        "INSERT INTO staff (email, name, is_delete, is_lock) VALUES {}, ('gone@example.com', 'Gone', true, false), ('locked@example.com', 'L', false, true)",
+        rows.join(", ")
+    )
+}
+
+fn setup(store: &DieselStore, statements: &[&str]) {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let url = store.url();
+    let rows = staff_rows();
+    let mut sql: Vec<&str> = statements.to_vec();
+    sql.push(&rows);
+    let sql = sql.join(";\n");
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        diesel::SqliteConnection::establish(path)
+            .unwrap()
+            .batch_execute(&sql)
+            .unwrap();
+    } else {
+        #[cfg(feature = "postgres")]
+        diesel::PgConnection::establish(&url)
+            .unwrap()
+            .batch_execute(&sql)
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_file_shared_by_two_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("shared.db").display());
+    kill_the_leader_and_check(
+        db,
+        &["CREATE TABLE staff (email TEXT, name TEXT, is_delete BOOLEAN NOT NULL, is_lock BOOLEAN NOT NULL)"],
+    )
+    .await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(pg_tests),
+    ignore = "needs IP_MONITOR_TEST_PG_URL: run bash scripts/test.sh"
+)]
+async fn postgres_database_shared_by_two_processes() {
+    kill_the_leader_and_check(
+        ip_monitor_testkit::pg::fresh_database(),
+        &["CREATE TABLE staff (email TEXT, name TEXT, is_delete BOOLEAN NOT NULL, is_lock BOOLEAN NOT NULL)"],
+    )
+    .await;
+}
