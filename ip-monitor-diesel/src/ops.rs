@@ -189,19 +189,28 @@ macro_rules! backend_ops {
                 finish(conn.transaction(|conn| {
                     fence(conn, &lease, now)?;
                     let fence_value = lease.fence as i64;
-                    let ids: Vec<i64> = deliveries::table
-                        .filter(
-                            deliveries::state
-                                .eq(DeliveryState::Pending.as_str())
-                                .and(deliveries::next_attempt_at_ms.le(to_ms(now)))
-                                .or(deliveries::state
-                                    .eq(DeliveryState::InFlight.as_str())
-                                    .and(deliveries::fence.ne(fence_value))),
-                        )
-                        .order((deliveries::next_attempt_at_ms, deliveries::id))
-                        .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+                    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                    // Orphans of an older fence first, then pending ones by due time: two
+                    // index range scans rather than one scan for an OR.
+                    let mut ids: Vec<i64> = deliveries::table
+                        .filter(deliveries::state.eq(DeliveryState::InFlight.as_str()))
+                        .filter(deliveries::fence.ne(fence_value))
+                        .order(deliveries::id)
+                        .limit(limit)
                         .select(deliveries::id)
                         .load(conn)?;
+                    let room = limit - ids.len() as i64;
+                    if room > 0 {
+                        ids.extend(
+                            deliveries::table
+                                .filter(deliveries::state.eq(DeliveryState::Pending.as_str()))
+                                .filter(deliveries::next_attempt_at_ms.le(to_ms(now)))
+                                .order((deliveries::next_attempt_at_ms, deliveries::id))
+                                .limit(room)
+                                .select(deliveries::id)
+                                .load::<i64>(conn)?,
+                        );
+                    }
                     if ids.is_empty() {
                         return Ok(Vec::new());
                     }
