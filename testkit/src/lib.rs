@@ -289,3 +289,120 @@ pub mod pg {
         format!("{base}/{name}")
     }
 }
+
+/// A real SMTP server on 127.0.0.1 (mailin-embedded, on its own threads) that keeps every
+/// message, and answers chosen recipients with a chosen reply.
+#[cfg(feature = "smtp")]
+pub mod smtp {
+    use std::collections::HashMap;
+    use std::net::{IpAddr, SocketAddr, TcpListener};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use mailin_embedded::{Handler, Response, Server};
+
+    /// One accepted message.
+    #[derive(Debug, Clone, Default)]
+    pub struct Received {
+        /// MAIL FROM.
+        pub from: String,
+        /// RCPT TO, in order.
+        pub to: Vec<String>,
+        /// The message as sent after DATA.
+        pub data: Vec<u8>,
+    }
+
+    #[derive(Debug, Default)]
+    struct Shared {
+        messages: Vec<Received>,
+        rules: HashMap<String, (u16, String)>,
+    }
+
+    #[derive(Clone)]
+    struct Conn {
+        shared: Arc<Mutex<Shared>>,
+        current: Received,
+    }
+
+    impl Handler for Conn {
+        fn mail(&mut self, _ip: IpAddr, _domain: &str, from: &str) -> Response {
+            self.current = Received {
+                from: from.to_owned(),
+                ..Default::default()
+            };
+            mailin_embedded::response::OK
+        }
+
+        fn rcpt(&mut self, to: &str) -> Response {
+            let rule = self.shared.lock().unwrap().rules.get(&to.to_ascii_lowercase()).cloned();
+            if let Some((code, text)) = rule {
+                return Response::custom(code, text);
+            }
+            self.current.to.push(to.to_owned());
+            mailin_embedded::response::OK
+        }
+
+        fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
+            self.current.data.extend_from_slice(buf);
+            Ok(())
+        }
+
+        fn data_end(&mut self) -> Response {
+            let message = std::mem::take(&mut self.current);
+            self.shared.lock().unwrap().messages.push(message);
+            mailin_embedded::response::OK
+        }
+    }
+
+    /// A running SMTP server. It stops with the process (mailin has no shutdown call).
+    #[derive(Debug, Clone)]
+    pub struct SmtpServer {
+        /// Where it listens.
+        pub addr: SocketAddr,
+        shared: Arc<Mutex<Shared>>,
+    }
+
+    impl SmtpServer {
+        /// Start on 127.0.0.1 with a free port.
+        pub fn start() -> Self {
+            let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+            let addr = listener.local_addr().unwrap();
+            let shared = Arc::new(Mutex::new(Shared::default()));
+            let mut server = Server::new(Conn {
+                shared: Arc::clone(&shared),
+                current: Received::default(),
+            });
+            server.with_name("ip-monitor-test").with_num_threads(8).with_tcp_listener(listener);
+            std::thread::spawn(move || {
+                let _ = server.serve();
+            });
+            SmtpServer { addr, shared }
+        }
+
+        /// Answer RCPT TO `email` with `code text` from now on.
+        pub fn reply_to_rcpt(&self, email: &str, code: u16, text: &str) {
+            self.shared
+                .lock()
+                .unwrap()
+                .rules
+                .insert(email.to_ascii_lowercase(), (code, text.to_owned()));
+        }
+
+        /// Every message accepted so far.
+        pub fn messages(&self) -> Vec<Received> {
+            self.shared.lock().unwrap().messages.clone()
+        }
+
+        /// Wait (polling, bounded) until at least `n` messages arrived.
+        pub fn wait_for(&self, n: usize, limit: Duration) -> Vec<Received> {
+            let start = Instant::now();
+            loop {
+                let messages = self.messages();
+                if messages.len() >= n || start.elapsed() > limit {
+                    return messages;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+}

@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+
+mod error;
+mod file;
+mod message;
+mod preview;
+mod smtp;
+
+pub use error::Error;
+pub use file::FileNotifier;
+pub use message::{MessageTemplate, MessageText, escape};
+pub use preview::{PreviewFiles, preview};
+pub use smtp::{Password, SmtpNotifier, SmtpNotifierBuilder, Tls, classify};
+
+/// lettre's mailbox type, for [`MessageTemplate`]'s fields.
+pub use lettre::message::Mailbox;

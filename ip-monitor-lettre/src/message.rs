@@ -1,0 +1,251 @@
+//! The email: one message per recipient, HTML with the QR code inline and a plain-text part.
+
+use std::fmt;
+
+use ip_monitor_core::{Notice, Recipient};
+use lettre::Message;
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+
+use crate::error::Error;
+
+/// The configurable words of the message. `{name}` in [`greeting`](Self::greeting) is the
+/// recipient's name; everything is HTML-escaped where it is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageText {
+    /// Subject line.
+    pub subject: String,
+    /// First line when the recipient has a name; `{name}` is replaced by it.
+    pub greeting: String,
+    /// First line when the recipient has no name.
+    pub greeting_without_name: String,
+    /// The paragraph above the button.
+    pub intro: String,
+    /// The button's label.
+    pub button: String,
+    /// The line above the QR code.
+    pub scan_hint: String,
+    /// The small print at the bottom.
+    pub footer: String,
+    /// Put before the subject, and said in the body, for test notices.
+    pub test_marker: String,
+}
+
+impl Default for MessageText {
+    fn default() -> Self {
+        MessageText {
+            subject: "The server has a new address".to_owned(),
+            greeting: "Hello {name},".to_owned(),
+            greeting_without_name: "Hello,".to_owned(),
+            intro: "The application has moved to a new address. Open it with the button below, \
+                    or scan the code with your phone's camera."
+                .to_owned(),
+            button: "Open the application".to_owned(),
+            scan_hint: "Or scan this code with your phone:".to_owned(),
+            footer: "This message was sent automatically because the server's address changed. \
+                     Bookmarks to the old address no longer work."
+                .to_owned(),
+            test_marker: "[Test]".to_owned(),
+        }
+    }
+}
+
+/// Who the message is from, and its words.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MessageTemplate {
+    /// The From: mailbox.
+    pub from: Mailbox,
+    /// An optional Reply-To: mailbox.
+    pub reply_to: Option<Mailbox>,
+    /// The words.
+    pub text: MessageText,
+}
+
+impl fmt::Debug for MessageTemplate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MessageTemplate")
+            .field("from", &self.from.to_string())
+            .field("reply_to", &self.reply_to.as_ref().map(ToString::to_string))
+            .field("text", &self.text)
+            .finish()
+    }
+}
+
+impl MessageTemplate {
+    /// A template sending from `from` (e.g. `IP Monitor <noreply@example.com>`) with the
+    /// default words.
+    ///
+    /// ```
+    /// let t = ip_monitor_lettre::MessageTemplate::new("IP Monitor <noreply@example.com>").unwrap();
+    /// assert_eq!(t.from.email.to_string(), "noreply@example.com");
+    /// ```
+    pub fn new(from: &str) -> Result<Self, Error> {
+        Ok(MessageTemplate {
+            from: parse_mailbox("from", from)?,
+            reply_to: None,
+            text: MessageText::default(),
+        })
+    }
+
+    /// Set the Reply-To: mailbox.
+    pub fn reply_to(mut self, reply_to: &str) -> Result<Self, Error> {
+        self.reply_to = Some(parse_mailbox("reply_to", reply_to)?);
+        Ok(self)
+    }
+
+    /// Set the words.
+    pub fn text(mut self, text: MessageText) -> Self {
+        self.text = text;
+        self
+    }
+
+    fn subject(&self, notice: &Notice) -> String {
+        if notice.test {
+            format!("{} {}", self.text.test_marker, self.text.subject)
+        } else {
+            self.text.subject.clone()
+        }
+    }
+
+    fn greeting(&self, recipient: &Recipient) -> String {
+        match recipient.name() {
+            Some(name) => self.text.greeting.replace("{name}", name),
+            None => self.text.greeting_without_name.clone(),
+        }
+    }
+
+    /// The Content-ID of the QR image of `notice`.
+    pub fn content_id(notice: &Notice) -> String {
+        format!("qr-{}@ip-monitor", notice.change_id)
+    }
+
+    /// The plain-text part.
+    pub fn render_text(&self, notice: &Notice, recipient: &Recipient) -> String {
+        let mut text = format!(
+            "{}\n\n{}\n\n{}\n\n",
+            self.greeting(recipient),
+            self.text.intro,
+            notice.url
+        );
+        if notice.test {
+            text.push_str(&format!("{} This is a test message.\n\n", self.text.test_marker));
+        }
+        text.push_str(&self.text.footer);
+        text.push('\n');
+        text
+    }
+
+    /// The HTML part. `image_src` is where the QR code comes from: `cid:…` in the email, a
+    /// `data:` URI in a preview.
+    pub fn render_html(&self, notice: &Notice, recipient: &Recipient, image_src: &str) -> String {
+        let e = escape;
+        let test = if notice.test {
+            format!(
+                r#"<p style="margin:0 0 12px 0;font-weight:600;color:#b44d12;">{} This is a test message.</p>"#,
+                e(&self.text.test_marker)
+            )
+        } else {
+            String::new()
+        };
+        format!(
+            r##"<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light">
+<title>{subject}</title>
+</head>
+<body style="margin:0;padding:0;background:#f4f5f7;">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="background:#f4f5f7;">
+<tr><td align="center" style="padding:24px 12px;">
+<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="max-width:480px;background:#ffffff;border-radius:8px;font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1f2933;">
+<tr><td style="padding:28px 28px 4px 28px;font-size:16px;line-height:24px;">
+{test}<p style="margin:0 0 12px 0;">{greeting}</p>
+<p style="margin:0 0 20px 0;">{intro}</p>
+</td></tr>
+<tr><td align="center" style="padding:0 28px 24px 28px;">
+<table role="presentation" cellpadding="0" cellspacing="0" border="0"><tr><td align="center" bgcolor="#1a73e8" style="border-radius:6px;">
+<a href="{url}" target="_blank" style="display:inline-block;padding:14px 28px;font-size:17px;font-weight:600;line-height:20px;color:#ffffff;text-decoration:none;border-radius:6px;">{button}</a>
+</td></tr></table>
+</td></tr>
+<tr><td align="center" style="padding:0 28px 8px 28px;font-size:14px;line-height:20px;color:#52606d;">{scan_hint}</td></tr>
+<tr><td align="center" style="padding:0 28px 24px 28px;">
+<img src="{image_src}" width="240" height="240" alt="{qr_alt}" style="display:block;width:240px;height:240px;border:0;outline:none;">
+</td></tr>
+<tr><td style="padding:0 28px 28px 28px;font-size:13px;line-height:20px;color:#7b8794;">{footer}</td></tr>
+</table>
+</td></tr>
+</table>
+</body>
+</html>
+"##,
+            subject = e(&self.subject(notice)),
+            greeting = e(&self.greeting(recipient)),
+            intro = e(&self.text.intro),
+            url = e(&notice.url),
+            button = e(&self.text.button),
+            scan_hint = e(&self.text.scan_hint),
+            image_src = e(image_src),
+            qr_alt = e(&format!("QR code: {}", self.text.button)),
+            footer = e(&self.text.footer),
+        )
+    }
+
+    /// The whole message for one recipient: multipart/alternative of the plain text and a
+    /// multipart/related HTML part with the QR code as an inline `image/png`.
+    pub fn build(&self, notice: &Notice, recipient: &Recipient) -> Result<Message, Error> {
+        let to = Mailbox::new(
+            recipient.name().map(str::to_owned),
+            recipient.email().parse().map_err(|e| Error::Address {
+                address: recipient.email().to_owned(),
+                source: e,
+            })?,
+        );
+        let png = notice.qr_png.as_ref().ok_or(Error::NoQrCode)?;
+        let cid = Self::content_id(notice);
+        let image = Attachment::new_inline(cid.clone()).body(png.to_vec(), ContentType::parse("image/png").expect("valid"));
+        let html = SinglePart::html(self.render_html(notice, recipient, &format!("cid:{cid}")));
+        let body = MultiPart::alternative()
+            .singlepart(SinglePart::plain(self.render_text(notice, recipient)))
+            .multipart(MultiPart::related().singlepart(html).singlepart(image));
+        let mut builder = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(self.subject(notice))
+            .message_id(None)
+            .date_now();
+        if let Some(reply_to) = &self.reply_to {
+            builder = builder.reply_to(reply_to.clone());
+        }
+        builder.multipart(body).map_err(Error::Message)
+    }
+}
+
+fn parse_mailbox(key: &'static str, value: &str) -> Result<Mailbox, Error> {
+    value.parse().map_err(|e| Error::Config {
+        key,
+        message: format!("{value:?} is not a mailbox: {e}"),
+    })
+}
+
+/// Escape text for HTML content and attribute values.
+///
+/// ```
+/// assert_eq!(ip_monitor_lettre::escape("<script>alert(\"x\")</script>"),
+///            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;");
+/// ```
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}

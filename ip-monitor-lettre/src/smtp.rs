@@ -1,0 +1,311 @@
+//! [`SmtpNotifier`]: delivery through an SMTP server with lettre's pooled tokio transport.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ip_monitor_core::{Notice, Notifier, NotifyError, Recipient};
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::AsyncSmtpTransportBuilder;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use tokio::sync::OnceCell;
+
+use crate::error::Error;
+use crate::message::MessageTemplate;
+
+/// How the connection to the SMTP server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tls {
+    /// Plain connection upgraded with STARTTLS, which is required (port 587). The default.
+    #[default]
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Wrapper,
+    /// No encryption (port 25). Credentials are refused unless the host is loopback.
+    None,
+}
+
+impl std::str::FromStr for Tls {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "starttls" => Ok(Tls::StartTls),
+            "tls" => Ok(Tls::Wrapper),
+            "none" => Ok(Tls::None),
+            other => Err(Error::Config {
+                key: "tls",
+                message: format!("{other:?}: expected \"starttls\", \"tls\" or \"none\""),
+            }),
+        }
+    }
+}
+
+/// A password that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl Password {
+    /// A password given directly.
+    pub fn new(password: impl Into<String>) -> Self {
+        Password(password.into())
+    }
+
+    /// The password in environment variable `var`; an error names the variable.
+    pub fn from_env(var: &str) -> Result<Self, Error> {
+        std::env::var(var).map(Password).map_err(|_| Error::Config {
+            key: "password_env",
+            message: format!("environment variable {var} is not set (or not UTF-8)"),
+        })
+    }
+
+    /// The first line of a file (e.g. a mounted secret); an error names the file.
+    pub fn from_file(path: impl Into<PathBuf>) -> Result<Self, Error> {
+        let path = path.into();
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(Password(text.lines().next().unwrap_or_default().to_owned()))
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// Delivers notices through an SMTP server: one message per recipient, over a pool of
+/// connections, with failures classified per recipient (4xx, network and timeouts are
+/// transient; 5xx is permanent).
+///
+/// ```
+/// use ip_monitor_lettre::{MessageTemplate, Password, SmtpNotifier, Tls};
+/// # fn main() -> Result<(), ip_monitor_lettre::Error> {
+/// let notifier = SmtpNotifier::builder("smtp.example.com")
+///     .port(587)
+///     .tls(Tls::StartTls)
+///     .credentials("monitor", Password::new("s3cret"))
+///     .template(MessageTemplate::new("IP Monitor <noreply@example.com>")?)
+///     .build()?;
+/// assert!(!format!("{notifier:?}").contains("s3cret"));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct SmtpNotifier {
+    builder: AsyncSmtpTransportBuilder,
+    /// The pooled transport, made on first use inside the runtime (its pool runs a task);
+    /// clones share it.
+    transport: Arc<OnceCell<AsyncSmtpTransport<Tokio1Executor>>>,
+    template: MessageTemplate,
+    host: String,
+    port: u16,
+    tls: Tls,
+    username: Option<String>,
+}
+
+impl fmt::Debug for SmtpNotifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpNotifier")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("username", &self.username)
+            .field("password", &self.username.as_ref().map(|_| "***"))
+            .field("template", &self.template)
+            .finish()
+    }
+}
+
+/// Builder for [`SmtpNotifier`].
+#[derive(Debug, Clone)]
+pub struct SmtpNotifierBuilder {
+    host: String,
+    port: Option<u16>,
+    tls: Tls,
+    credentials: Option<(String, Password)>,
+    timeout: Duration,
+    pool_size: u32,
+    template: Option<MessageTemplate>,
+}
+
+impl SmtpNotifier {
+    /// Start building a notifier for `host`.
+    pub fn builder(host: impl Into<String>) -> SmtpNotifierBuilder {
+        SmtpNotifierBuilder {
+            host: host.into(),
+            port: None,
+            tls: Tls::StartTls,
+            credentials: None,
+            timeout: Duration::from_secs(30),
+            pool_size: 8,
+            template: None,
+        }
+    }
+
+    /// The message template.
+    pub fn template(&self) -> &MessageTemplate {
+        &self.template
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+impl SmtpNotifierBuilder {
+    /// The port (default: 587 for STARTTLS, 465 for TLS, 25 without).
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = Some(port);
+        self
+    }
+
+    /// How the connection is secured (default STARTTLS).
+    pub fn tls(mut self, tls: Tls) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Log in with these credentials.
+    pub fn credentials(mut self, username: impl Into<String>, password: Password) -> Self {
+        self.credentials = Some((username.into(), password));
+        self
+    }
+
+    /// Timeout of each SMTP command (default 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Most connections kept open (default 8; match the delivery parallelism).
+    pub fn pool_size(mut self, size: u32) -> Self {
+        self.pool_size = size.max(1);
+        self
+    }
+
+    /// The From: address and the words (required).
+    pub fn template(mut self, template: MessageTemplate) -> Self {
+        self.template = Some(template);
+        self
+    }
+
+    /// Build the notifier. Refuses credentials over [`Tls::None`] to a host that is not
+    /// loopback.
+    pub fn build(self) -> Result<SmtpNotifier, Error> {
+        let host = self.host.trim().to_owned();
+        if host.is_empty() {
+            return Err(Error::Config {
+                key: "host",
+                message: "the SMTP host is empty".to_owned(),
+            });
+        }
+        if self.tls == Tls::None && self.credentials.is_some() && !is_loopback(&host) {
+            return Err(Error::InsecureCredentials { host });
+        }
+        let template = self.template.ok_or(Error::Config {
+            key: "from",
+            message: "a From: address is required".to_owned(),
+        })?;
+        let port = self.port.unwrap_or(match self.tls {
+            Tls::StartTls => 587,
+            Tls::Wrapper => 465,
+            Tls::None => 25,
+        });
+        let builder = match self.tls {
+            Tls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host).map_err(Error::Smtp)?,
+            Tls::Wrapper => AsyncSmtpTransport::<Tokio1Executor>::relay(&host).map_err(Error::Smtp)?,
+            Tls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host),
+        };
+        let mut builder = builder
+            .port(port)
+            .timeout(Some(self.timeout))
+            .pool_config(PoolConfig::new().max_size(self.pool_size));
+        let username = self.credentials.as_ref().map(|(u, _)| u.clone());
+        if let Some((user, Password(password))) = self.credentials {
+            builder = builder.credentials(Credentials::new(user, password));
+        }
+        Ok(SmtpNotifier {
+            builder,
+            transport: Arc::new(OnceCell::new()),
+            template,
+            host,
+            port,
+            tls: self.tls,
+            username,
+        })
+    }
+}
+
+/// Classify an SMTP failure: a 5xx reply is permanent; 4xx replies, network errors, TLS
+/// trouble and timeouts are transient.
+pub fn classify(error: lettre::transport::smtp::Error) -> NotifyError {
+    if error.is_permanent() {
+        NotifyError::permanent(error)
+    } else {
+        NotifyError::transient(error)
+    }
+}
+
+#[async_trait]
+impl Notifier for SmtpNotifier {
+    async fn notify(&self, notice: &Notice, recipient: &Recipient) -> Result<(), NotifyError> {
+        let message = self.template.build(notice, recipient)?;
+        let transport = self
+            .transport
+            .get_or_init(|| async { self.builder.clone().build() })
+            .await;
+        transport.send(message).await.map(|_| ()).map_err(classify)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template() -> MessageTemplate {
+        MessageTemplate::new("IP Monitor <noreply@example.com>").unwrap()
+    }
+
+    #[test]
+    fn credentials_in_plain_text_only_to_loopback() {
+        let plain = |host: &str| {
+            SmtpNotifier::builder(host)
+                .tls(Tls::None)
+                .credentials("u", Password::new("p"))
+                .template(template())
+                .build()
+        };
+        assert!(matches!(plain("smtp.example.com"), Err(Error::InsecureCredentials { .. })));
+        assert!(matches!(plain("192.168.1.5"), Err(Error::InsecureCredentials { .. })));
+        assert!(plain("127.0.0.1").is_ok());
+        assert!(plain("localhost").is_ok());
+        assert!(plain("::1").is_ok());
+        let anonymous = SmtpNotifier::builder("smtp.example.com").tls(Tls::None).template(template()).build();
+        assert!(anonymous.is_ok(), "no credentials, nothing to leak");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        let n = SmtpNotifier::builder("smtp.example.com")
+            .credentials("monitor", Password::new("hunter2-very-secret"))
+            .template(template())
+            .build()
+            .unwrap();
+        let debug = format!("{n:?} {:?}", Password::new("hunter2-very-secret"));
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(matches!(Password::from_env("IP_MONITOR_TEST_SURELY_UNSET_VAR"), Err(Error::Config { .. })));
+        assert!(matches!("ssl".parse::<Tls>(), Err(Error::Config { key: "tls", .. })));
+    }
+
+    #[test]
+    fn a_from_address_is_required() {
+        assert!(matches!(SmtpNotifier::builder("h").build(), Err(Error::Config { key: "from", .. })));
+        assert!(matches!(MessageTemplate::new("not a mailbox"), Err(Error::Config { key: "from", .. })));
+    }
+}
