@@ -48,7 +48,13 @@ impl FileNotifier {
         let safe: String = recipient
             .email()
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@') {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -72,10 +78,12 @@ pub(crate) async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Er
 impl Notifier for FileNotifier {
     async fn notify(&self, notice: &Notice, recipient: &Recipient) -> Result<(), NotifyError> {
         let message = self.template.build(notice, recipient)?;
-        tokio::fs::create_dir_all(&self.dir).await.map_err(|source| Error::Io {
-            path: self.dir.display().to_string(),
-            source,
-        })?;
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(|source| Error::Io {
+                path: self.dir.display().to_string(),
+                source,
+            })?;
         let path = self.dir.join(Self::file_name(notice, recipient));
         write_atomically(&path, &message.formatted()).await?;
         Ok(())

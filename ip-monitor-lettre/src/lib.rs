@@ -5,12 +5,13 @@ mod file;
 mod message;
 mod preview;
 mod smtp;
+mod transport;
 
 pub use error::Error;
 pub use file::FileNotifier;
 pub use message::{MessageTemplate, MessageText, escape};
 pub use preview::{PreviewFiles, preview};
-pub use smtp::{Password, SmtpNotifier, SmtpNotifierBuilder, Tls, classify};
+pub use smtp::{Password, SmtpNotifier, SmtpNotifierBuilder, Tls};
 
 /// lettre's mailbox type, for [`MessageTemplate`]'s fields.
 pub use lettre::message::Mailbox;

@@ -128,7 +128,10 @@ impl MessageTemplate {
             notice.url
         );
         if notice.test {
-            text.push_str(&format!("{} This is a test message.\n\n", self.text.test_marker));
+            text.push_str(&format!(
+                "{} This is a test message.\n\n",
+                self.text.test_marker
+            ));
         }
         text.push_str(&self.text.footer);
         text.push('\n');
@@ -204,7 +207,10 @@ impl MessageTemplate {
         );
         let png = notice.qr_png.as_ref().ok_or(Error::NoQrCode)?;
         let cid = Self::content_id(notice);
-        let image = Attachment::new_inline(cid.clone()).body(png.to_vec(), ContentType::parse("image/png").expect("valid"));
+        let image = Attachment::new_inline(cid.clone()).body(
+            png.to_vec(),
+            ContentType::parse("image/png").expect("valid"),
+        );
         let html = SinglePart::html(self.render_html(notice, recipient, &format!("cid:{cid}")));
         let body = MultiPart::alternative()
             .singlepart(SinglePart::plain(self.render_text(notice, recipient)))

@@ -40,10 +40,12 @@ pub async fn preview(
     template: &MessageTemplate,
     dir: &Path,
 ) -> Result<PreviewFiles, Error> {
-    tokio::fs::create_dir_all(dir).await.map_err(|source| Error::Io {
-        path: dir.display().to_string(),
-        source,
-    })?;
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|source| Error::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
     let png = notice.qr_png.as_ref().ok_or(Error::NoQrCode)?;
     let data_uri = format!(
         "data:image/png;base64,{}",
@@ -56,7 +58,13 @@ pub async fn preview(
     };
     let message = template.build(notice, recipient)?;
     write_atomically(&files.eml, &message.formatted()).await?;
-    write_atomically(&files.html, template.render_html(notice, recipient, &data_uri).as_bytes()).await?;
+    write_atomically(
+        &files.html,
+        template
+            .render_html(notice, recipient, &data_uri)
+            .as_bytes(),
+    )
+    .await?;
     write_atomically(&files.png, png).await?;
     Ok(files)
 }

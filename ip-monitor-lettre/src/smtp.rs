@@ -8,11 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ip_monitor_core::{Notice, Notifier, NotifyError, Recipient};
-use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
-use lettre::transport::smtp::AsyncSmtpTransportBuilder;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
-use tokio::sync::OnceCell;
+
+use crate::transport::{Pool, SendError};
 
 use crate::error::Error;
 use crate::message::MessageTemplate;
@@ -97,10 +95,8 @@ impl fmt::Debug for Password {
 /// ```
 #[derive(Clone)]
 pub struct SmtpNotifier {
-    builder: AsyncSmtpTransportBuilder,
-    /// The pooled transport, made on first use inside the runtime (its pool runs a task);
-    /// clones share it.
-    transport: Arc<OnceCell<AsyncSmtpTransport<Tokio1Executor>>>,
+    /// Clones share the pool.
+    pool: Arc<Pool>,
     template: MessageTemplate,
     host: String,
     port: u16,
@@ -155,7 +151,8 @@ impl SmtpNotifier {
 
 fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl SmtpNotifierBuilder {
@@ -217,22 +214,20 @@ impl SmtpNotifierBuilder {
             Tls::Wrapper => 465,
             Tls::None => 25,
         });
-        let builder = match self.tls {
-            Tls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&host).map_err(Error::Smtp)?,
-            Tls::Wrapper => AsyncSmtpTransport::<Tokio1Executor>::relay(&host).map_err(Error::Smtp)?,
-            Tls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host),
-        };
-        let mut builder = builder
-            .port(port)
-            .timeout(Some(self.timeout))
-            .pool_config(PoolConfig::new().max_size(self.pool_size));
         let username = self.credentials.as_ref().map(|(u, _)| u.clone());
-        if let Some((user, Password(password))) = self.credentials {
-            builder = builder.credentials(Credentials::new(user, password));
-        }
+        let credentials = self
+            .credentials
+            .map(|(user, Password(password))| Credentials::new(user, password));
+        let pool = Pool::new(
+            host.clone(),
+            port,
+            self.tls,
+            credentials,
+            self.timeout,
+            self.pool_size,
+        );
         Ok(SmtpNotifier {
-            builder,
-            transport: Arc::new(OnceCell::new()),
+            pool: Arc::new(pool),
             template,
             host,
             port,
@@ -242,9 +237,9 @@ impl SmtpNotifierBuilder {
     }
 }
 
-/// Classify an SMTP failure: a 5xx reply is permanent; 4xx replies, network errors, TLS
-/// trouble and timeouts are transient.
-pub fn classify(error: lettre::transport::smtp::Error) -> NotifyError {
+/// Classify a failure: a 5xx reply is permanent; 4xx replies, network errors, TLS trouble
+/// and timeouts are transient.
+fn classify(error: SendError) -> NotifyError {
     if error.is_permanent() {
         NotifyError::permanent(error)
     } else {
@@ -256,11 +251,10 @@ pub fn classify(error: lettre::transport::smtp::Error) -> NotifyError {
 impl Notifier for SmtpNotifier {
     async fn notify(&self, notice: &Notice, recipient: &Recipient) -> Result<(), NotifyError> {
         let message = self.template.build(notice, recipient)?;
-        let transport = self
-            .transport
-            .get_or_init(|| async { self.builder.clone().build() })
-            .await;
-        transport.send(message).await.map(|_| ()).map_err(classify)
+        self.pool
+            .send(message.envelope(), &message.formatted())
+            .await
+            .map_err(classify)
     }
 }
 
@@ -281,12 +275,21 @@ mod tests {
                 .template(template())
                 .build()
         };
-        assert!(matches!(plain("smtp.example.com"), Err(Error::InsecureCredentials { .. })));
-        assert!(matches!(plain("192.168.1.5"), Err(Error::InsecureCredentials { .. })));
+        assert!(matches!(
+            plain("smtp.example.com"),
+            Err(Error::InsecureCredentials { .. })
+        ));
+        assert!(matches!(
+            plain("192.168.1.5"),
+            Err(Error::InsecureCredentials { .. })
+        ));
         assert!(plain("127.0.0.1").is_ok());
         assert!(plain("localhost").is_ok());
         assert!(plain("::1").is_ok());
-        let anonymous = SmtpNotifier::builder("smtp.example.com").tls(Tls::None).template(template()).build();
+        let anonymous = SmtpNotifier::builder("smtp.example.com")
+            .tls(Tls::None)
+            .template(template())
+            .build();
         assert!(anonymous.is_ok(), "no credentials, nothing to leak");
     }
 
@@ -299,13 +302,25 @@ mod tests {
             .unwrap();
         let debug = format!("{n:?} {:?}", Password::new("hunter2-very-secret"));
         assert!(!debug.contains("hunter2"), "{debug}");
-        assert!(matches!(Password::from_env("IP_MONITOR_TEST_SURELY_UNSET_VAR"), Err(Error::Config { .. })));
-        assert!(matches!("ssl".parse::<Tls>(), Err(Error::Config { key: "tls", .. })));
+        assert!(matches!(
+            Password::from_env("IP_MONITOR_TEST_SURELY_UNSET_VAR"),
+            Err(Error::Config { .. })
+        ));
+        assert!(matches!(
+            "ssl".parse::<Tls>(),
+            Err(Error::Config { key: "tls", .. })
+        ));
     }
 
     #[test]
     fn a_from_address_is_required() {
-        assert!(matches!(SmtpNotifier::builder("h").build(), Err(Error::Config { key: "from", .. })));
-        assert!(matches!(MessageTemplate::new("not a mailbox"), Err(Error::Config { key: "from", .. })));
+        assert!(matches!(
+            SmtpNotifier::builder("h").build(),
+            Err(Error::Config { key: "from", .. })
+        ));
+        assert!(matches!(
+            MessageTemplate::new("not a mailbox"),
+            Err(Error::Config { key: "from", .. })
+        ));
     }
 }

@@ -24,7 +24,14 @@ fn notifier(server: &SmtpServer) -> SmtpNotifier {
 }
 
 fn notice(ip: &str, url: &str) -> Notice {
-    Notice::new(42, ip.parse().unwrap(), url.into(), SystemTime::now(), false).unwrap()
+    Notice::new(
+        42,
+        ip.parse().unwrap(),
+        url.into(),
+        SystemTime::now(),
+        false,
+    )
+    .unwrap()
 }
 
 fn decode_qr(png: &[u8]) -> String {
@@ -39,39 +46,68 @@ fn decode_qr(png: &[u8]) -> String {
 fn check_message(raw: &[u8], to: &str, url: &str, ip: &str) -> String {
     assert!(raw.len() < 60 * 1024, "message is {} bytes", raw.len());
     let m = MessageParser::default().parse(raw).expect("parses");
-    assert_eq!(m.to().unwrap().first().unwrap().address().unwrap(), to, "one recipient per message");
+    assert_eq!(
+        m.to().unwrap().first().unwrap().address().unwrap(),
+        to,
+        "one recipient per message"
+    );
     assert_eq!(m.to().unwrap().iter().count(), 1);
     assert!(m.message_id().is_some(), "Message-ID present");
     assert!(m.date().is_some(), "Date present");
-    assert_eq!(m.reply_to().unwrap().first().unwrap().address().unwrap(), "ops@example.com");
+    assert_eq!(
+        m.reply_to().unwrap().first().unwrap().address().unwrap(),
+        "ops@example.com"
+    );
     assert_eq!(m.subject(), Some("The server has a new address"));
     let root = m.root_part();
     assert!(
-        root.content_type().unwrap().subtype().unwrap().eq_ignore_ascii_case("alternative"),
+        root.content_type()
+            .unwrap()
+            .subtype()
+            .unwrap()
+            .eq_ignore_ascii_case("alternative"),
         "multipart/alternative at the top"
     );
     let text = m.body_text(0).expect("a text/plain part");
     assert!(text.contains(url), "the plain text carries the link");
     let html = m.body_html(0).expect("an HTML part").into_owned();
-    let related = m
-        .parts
-        .iter()
-        .find(|p| p.content_type().is_some_and(|c| c.subtype().is_some_and(|s| s.eq_ignore_ascii_case("related"))));
+    let related = m.parts.iter().find(|p| {
+        p.content_type().is_some_and(|c| {
+            c.subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("related"))
+        })
+    });
     assert!(related.is_some(), "the HTML sits in multipart/related");
     let png_part = m
         .parts
         .iter()
-        .find(|p| p.content_type().is_some_and(|c| c.ctype() == "image" && c.subtype() == Some("png")))
+        .find(|p| {
+            p.content_type()
+                .is_some_and(|c| c.ctype() == "image" && c.subtype() == Some("png"))
+        })
         .expect("an image/png part");
     let cid = png_part.content_id().expect("the PNG has a Content-ID");
-    assert!(html.contains(&format!("src=\"cid:{cid}\"")), "the HTML shows the inline PNG by cid");
+    assert!(
+        html.contains(&format!("src=\"cid:{cid}\"")),
+        "the HTML shows the inline PNG by cid"
+    );
     let (PartType::Binary(png) | PartType::InlineBinary(png)) = &png_part.body else {
         panic!("PNG body is binary");
     };
-    assert_eq!(decode_qr(png), url, "the QR decodes to exactly the entry URL");
-    assert!(html.contains(&format!("href=\"{url}\"")), "the button links to the URL");
+    assert_eq!(
+        decode_qr(png),
+        url,
+        "the QR decodes to exactly the entry URL"
+    );
+    assert!(
+        html.contains(&format!("href=\"{url}\"")),
+        "the button links to the URL"
+    );
     let visible = strip_tags(&html);
-    assert!(!visible.contains(ip), "the bare address is not visible text in the HTML");
+    assert!(
+        !visible.contains(ip),
+        "the bare address is not visible text in the HTML"
+    );
     html
 }
 
@@ -96,7 +132,10 @@ async fn v4_and_v6_messages_parse_and_their_qr_codes_scan() {
     let ana = Recipient::new("ana@example.com", Some("Ana")).unwrap();
     for (ip, url) in [
         ("81.2.69.160", "http://81.2.69.160:8008/"),
-        ("2606:4700:4700::1111", "http://[2606:4700:4700::1111]:8008/"),
+        (
+            "2606:4700:4700::1111",
+            "http://[2606:4700:4700::1111]:8008/",
+        ),
     ] {
         n.notify(&notice(ip, url), &ana).await.unwrap();
         let messages = server.messages();
@@ -111,11 +150,22 @@ async fn v4_and_v6_messages_parse_and_their_qr_codes_scan() {
 async fn names_are_escaped() {
     let server = SmtpServer::start();
     let evil = Recipient::new("eve@example.com", Some("<script>alert(1)</script>")).unwrap();
-    notifier(&server).notify(&notice("81.2.69.160", "http://81.2.69.160:8008/"), &evil).await.unwrap();
+    notifier(&server)
+        .notify(&notice("81.2.69.160", "http://81.2.69.160:8008/"), &evil)
+        .await
+        .unwrap();
     let raw = &server.messages()[0].data;
-    let html = check_message(raw, "eve@example.com", "http://81.2.69.160:8008/", "81.2.69.160");
+    let html = check_message(
+        raw,
+        "eve@example.com",
+        "http://81.2.69.160:8008/",
+        "81.2.69.160",
+    );
     assert!(!html.contains("<script>"), "no live script tag");
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "the name arrives escaped");
+    assert!(
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "the name arrives escaped"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,7 +188,11 @@ async fn replies_are_classified_per_recipient() {
     send("ana@example.com").await.unwrap();
     send("ben@example.com").await.unwrap();
     let delivered: Vec<_> = server.messages().into_iter().flat_map(|m| m.to).collect();
-    assert_eq!(delivered, ["ana@example.com", "ben@example.com"], "the others are delivered");
+    assert_eq!(
+        delivered,
+        ["ana@example.com", "ben@example.com"],
+        "the others are delivered"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -152,7 +206,10 @@ async fn a_server_that_is_down_is_transient() {
         .build()
         .unwrap();
     let err = n
-        .notify(&notice("81.2.69.160", "http://81.2.69.160:8008/"), &Recipient::new("ana@example.com", None::<&str>).unwrap())
+        .notify(
+            &notice("81.2.69.160", "http://81.2.69.160:8008/"),
+            &Recipient::new("ana@example.com", None::<&str>).unwrap(),
+        )
         .await
         .unwrap_err();
     assert!(err.is_transient(), "{err}");
@@ -167,7 +224,12 @@ async fn a_monitor_delivers_through_smtp_with_one_message_each() {
     let handle = Monitor::builder(
         SourceSet::new(vec![Arc::new(source)]),
         store.clone(),
-        StaticRecipients::new(["ana@example.com", "ben@example.com", "gone@example.com", "cho@example.com"]),
+        StaticRecipients::new([
+            "ana@example.com",
+            "ben@example.com",
+            "gone@example.com",
+            "cho@example.com",
+        ]),
         notifier(&server),
     )
     .build()
@@ -176,9 +238,11 @@ async fn a_monitor_delivers_through_smtp_with_one_message_each() {
     let mut events = handle.subscribe();
     let mut finished = 0;
     while finished < 4 {
-        match tokio::time::timeout(Duration::from_secs(20), events.recv()).await.expect("deliveries finish") {
-            Ok(Event::DeliverySent { .. } | Event::DeliveryFailed { .. }) => finished += 1,
-            _ => {}
+        let event = tokio::time::timeout(Duration::from_secs(20), events.recv())
+            .await
+            .expect("deliveries finish");
+        if let Ok(Event::DeliverySent { .. } | Event::DeliveryFailed { .. }) = event {
+            finished += 1;
         }
     }
     handle.shutdown().await.unwrap();
@@ -195,18 +259,33 @@ async fn a_monitor_delivers_through_smtp_with_one_message_each() {
 #[tokio::test]
 async fn the_file_notifier_writes_parsable_eml_files() {
     let dir = tempfile::tempdir().unwrap();
-    let n = FileNotifier::new(dir.path().join("outbox"), MessageTemplate::new("IP Monitor <noreply@example.com>").unwrap().reply_to("ops@example.com").unwrap());
+    let n = FileNotifier::new(
+        dir.path().join("outbox"),
+        MessageTemplate::new("IP Monitor <noreply@example.com>")
+            .unwrap()
+            .reply_to("ops@example.com")
+            .unwrap(),
+    );
     let notice = notice("81.2.69.160", "http://81.2.69.160:8008/");
     for email in ["ana@example.com", "ben@example.com"] {
-        n.notify(&notice, &Recipient::new(email, None::<&str>).unwrap()).await.unwrap();
+        n.notify(&notice, &Recipient::new(email, None::<&str>).unwrap())
+            .await
+            .unwrap();
     }
-    let mut files: Vec<_> = std::fs::read_dir(dir.path().join("outbox")).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert_eq!(files.len(), 2);
     for f in &files {
         assert_eq!(f.extension().unwrap(), "eml");
         let raw = std::fs::read(f).unwrap();
-        let to = if f.to_string_lossy().contains("ana") { "ana@example.com" } else { "ben@example.com" };
+        let to = if f.to_string_lossy().contains("ana") {
+            "ana@example.com"
+        } else {
+            "ben@example.com"
+        };
         check_message(&raw, to, "http://81.2.69.160:8008/", "81.2.69.160");
     }
 }
@@ -216,8 +295,17 @@ async fn test_notices_say_so() {
     let server = SmtpServer::start();
     let mut notice = notice("81.2.69.160", "http://81.2.69.160:8008/");
     notice.test = true;
-    notifier(&server).notify(&notice, &Recipient::new("ana@example.com", None::<&str>).unwrap()).await.unwrap();
-    let m = MessageParser::default().parse(&server.messages()[0].data).unwrap().into_owned();
+    notifier(&server)
+        .notify(
+            &notice,
+            &Recipient::new("ana@example.com", None::<&str>).unwrap(),
+        )
+        .await
+        .unwrap();
+    let m = MessageParser::default()
+        .parse(&server.messages()[0].data)
+        .unwrap()
+        .into_owned();
     assert_eq!(m.subject(), Some("[Test] The server has a new address"));
     assert!(m.body_text(0).unwrap().contains("test message"));
 }

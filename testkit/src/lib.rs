@@ -334,7 +334,13 @@ pub mod smtp {
         }
 
         fn rcpt(&mut self, to: &str) -> Response {
-            let rule = self.shared.lock().unwrap().rules.get(&to.to_ascii_lowercase()).cloned();
+            let rule = self
+                .shared
+                .lock()
+                .unwrap()
+                .rules
+                .get(&to.to_ascii_lowercase())
+                .cloned();
             if let Some((code, text)) = rule {
                 return Response::custom(code, text);
             }
@@ -372,7 +378,10 @@ pub mod smtp {
                 shared: Arc::clone(&shared),
                 current: Received::default(),
             });
-            server.with_name("ip-monitor-test").with_num_threads(8).with_tcp_listener(listener);
+            server
+                .with_name("ip-monitor-test")
+                .with_num_threads(8)
+                .with_tcp_listener(listener);
             std::thread::spawn(move || {
                 let _ = server.serve();
             });
