@@ -29,7 +29,7 @@ fn start_sink(port: u16) -> Child {
     if is_root() {
         cmd.args(["-u", "nobody"]);
     }
-    let child = cmd
+    let mut child = cmd
         .arg(format!("127.0.0.1:{port}"))
         .arg("1024")
         .stdout(Stdio::null())
@@ -42,6 +42,8 @@ fn start_sink(port: u16) -> Child {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("smtp-sink did not start");
 }
 
