@@ -731,3 +731,107 @@ fn bad_configuration_names_the_key() {
     .unwrap_err();
     assert!(err.to_string().contains("sources.quorum"), "{err}");
 }
+
+#[tokio::test(start_paused = true)]
+async fn check_once_records_sends_what_is_due_and_releases_the_lease() {
+    let rig = Rig::new("81.2.69.160");
+    rig.notifier
+        .fail_next("ben@example.com", 1, FailureKind::Transient);
+    let reports = rig
+        .monitor(MonitorConfig::default())
+        .build()
+        .unwrap()
+        .check_once()
+        .await
+        .unwrap();
+    let change = reports[0]
+        .change
+        .as_ref()
+        .expect("the first address is a change");
+    assert_eq!(change.deliveries, 3);
+    let counts = rig.counts().await;
+    assert_eq!(
+        (counts.sent, counts.pending, counts.in_flight),
+        (2, 1, 0),
+        "the retry waits in the outbox"
+    );
+    assert!(
+        rig.store
+            .lease(TokioClock::new().now())
+            .await
+            .unwrap()
+            .is_none(),
+        "lease released"
+    );
+    assert!(
+        rig.store.instances().await.unwrap().is_empty(),
+        "a one-shot check leaves no status row"
+    );
+
+    // A running monitor holds the lease: a one-shot check is refused and says by whom.
+    let handle = rig.spawn();
+    wait(Duration::from_secs(1)).await;
+    let err = rig
+        .monitor(MonitorConfig::default())
+        .build()
+        .unwrap()
+        .check_once()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotLeader { holder: Some(_) }), "{err}");
+    handle.shutdown().await.unwrap();
+}
+
+#[tokio::test(start_paused = true)]
+async fn send_test_goes_through_the_outbox_with_retries_and_changes_nothing() {
+    let rig = Rig::new("81.2.69.160");
+    let first = rig.spawn();
+    wait(Duration::from_secs(1)).await;
+    first.shutdown().await.unwrap();
+    rig.notifier
+        .fail_next("ana@example.com", 2, FailureKind::Transient);
+    rig.notifier
+        .fail_next("cho@example.com", 1, FailureKind::Permanent);
+    let (change, deliveries) = rig
+        .monitor(MonitorConfig::default())
+        .build()
+        .unwrap()
+        .send_test(ip("81.2.69.200"))
+        .await
+        .unwrap();
+    assert_eq!(change.kind, ChangeKind::Test);
+    let states: Vec<_> = deliveries
+        .iter()
+        .map(|d| (d.recipient.email().to_owned(), d.state, d.attempts))
+        .collect();
+    assert!(
+        states.contains(&("ana@example.com".into(), DeliveryState::Sent, 3)),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("cho@example.com".into(), DeliveryState::Failed, 1)),
+        "{states:?}"
+    );
+    let test_sends: Vec<_> = rig
+        .notifier
+        .sent()
+        .into_iter()
+        .filter(|(n, _)| n.test)
+        .collect();
+    assert_eq!(test_sends.len(), 2);
+    assert!(
+        test_sends
+            .iter()
+            .all(|(n, _)| n.url == "http://81.2.69.200:8008/")
+    );
+    assert_eq!(
+        rig.store
+            .current(Family::V4)
+            .await
+            .unwrap()
+            .unwrap()
+            .address,
+        ip("81.2.69.160"),
+        "current unchanged"
+    );
+}

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::notice::UrlTemplate;
 use crate::notify::Notifier;
 use crate::recipients::{InvalidRecipient, Recipients};
-use crate::store::{Change, DesiredState, Holder, InstanceStatus, RunState, StateStore};
+use crate::store::{Change, Delivery, DesiredState, Holder, InstanceStatus, RunState, StateStore};
 
 mod config;
 mod runner;
@@ -217,6 +217,56 @@ impl Monitor {
     /// The configuration.
     pub fn config(&self) -> &MonitorConfig {
         &self.shared.config
+    }
+
+    /// One full check in this process, without starting the loop: acquire the lease,
+    /// check, record a change if there is one, send what is due now, release the lease.
+    /// Returns once every delivery that was due is sent, failed or waiting for a retry
+    /// (which a running monitor picks up). Fails with [`Error::NotLeader`] when a running
+    /// monitor holds the lease.
+    pub async fn check_once(self) -> Result<Vec<CheckReport>> {
+        self.runner().0.check_once().await
+    }
+
+    /// Send a test notice for `address` to every active recipient through the outbox
+    /// (parallelism, retries), without touching the current address or superseding
+    /// anything. Returns the test change and its deliveries once each is sent or failed.
+    pub async fn send_test(self, address: IpAddr) -> Result<(Change, Vec<Delivery>)> {
+        self.runner().0.send_test(address).await
+    }
+
+    fn runner(
+        &self,
+    ) -> (
+        runner::Runner,
+        mpsc::Sender<Command>,
+        broadcast::Sender<Event>,
+        watch::Receiver<InstanceStatus>,
+    ) {
+        let (commands, rx) = mpsc::channel(16);
+        let (events, _) = broadcast::channel(256);
+        let now = self.shared.clock.now();
+        let initial = InstanceStatus {
+            holder: self.shared.holder.clone(),
+            state: RunState::Running,
+            leader: false,
+            started_at: now,
+            heartbeat_at: now,
+            current: Vec::new(),
+            last_check_at: None,
+            next_check_at: None,
+            last_error: None,
+            sources: Vec::new(),
+        };
+        let (status_tx, status) = watch::channel(initial.clone());
+        let runner = runner::Runner::new(
+            Arc::clone(&self.shared),
+            rx,
+            events.clone(),
+            status_tx,
+            initial,
+        );
+        (runner, commands, events, status)
     }
 
     /// Start the loop on the current tokio runtime.

@@ -16,8 +16,8 @@ use crate::notice::Notice;
 use crate::notify::NotifyError;
 use crate::recipients::RecipientList;
 use crate::store::{
-    ChangeKind, Delivery, DeliveryUpdate, DesiredState, InstanceStatus, Lease, NewChange, RunState,
-    SourceStatus, StoreError,
+    Change, ChangeKind, Delivery, DeliveryState, DeliveryUpdate, DesiredState, InstanceStatus,
+    Lease, NewChange, RunState, SourceStatus, StoreError,
 };
 
 /// After a store error, how soon the outbox is looked at again.
@@ -168,7 +168,7 @@ impl Runner {
             {
                 self.probe().await;
             }
-            if self.next_delivery.is_some_and(|t| t <= Instant::now()) {
+            if self.delivery_due() {
                 self.pump().await;
             }
         }
@@ -270,6 +270,16 @@ impl Runner {
     }
 
     async fn heartbeat(&mut self) {
+        self.renew_lease().await;
+        self.status.heartbeat_at = self.shared.clock.now();
+        self.publish();
+        if let Err(e) = self.shared.store.put_instance(&self.status).await {
+            self.store_error("writing the status row", &e);
+        }
+    }
+
+    /// Acquire the lease, or renew it.
+    async fn renew_lease(&mut self) {
         let now = self.shared.clock.now();
         let ttl = self.shared.config.effective_lease_ttl();
         match self
@@ -299,11 +309,18 @@ impl Runner {
                 }
             }
         }
-        self.status.heartbeat_at = now;
-        self.publish();
-        if let Err(e) = self.shared.store.put_instance(&self.status).await {
-            self.store_error("writing the status row", &e);
-        }
+    }
+
+    async fn not_leader(&self) -> Error {
+        let holder = self
+            .shared
+            .store
+            .lease(self.shared.clock.now())
+            .await
+            .ok()
+            .flatten()
+            .map(|l| l.holder);
+        Error::NotLeader { holder }
     }
 
     // ---- checks ---------------------------------------------------------------------------
@@ -313,15 +330,7 @@ impl Runner {
             self.heartbeat().await;
         }
         if self.lease.is_none() {
-            let holder = self
-                .shared
-                .store
-                .lease(self.shared.clock.now())
-                .await
-                .ok()
-                .flatten()
-                .map(|l| l.holder);
-            return Err(Error::NotLeader { holder });
+            return Err(self.not_leader().await);
         }
         Ok(self.full_check().await)
     }
@@ -482,6 +491,19 @@ impl Runner {
         report.change = Some(change);
         report.rejected_recipients = recipients.rejected;
         Ok(())
+    }
+
+    /// The active recipients, with skipped rows logged and reported.
+    async fn active_recipients(&mut self) -> Result<RecipientList> {
+        let recipients = self.shared.recipients.active().await?;
+        for rejected in &recipients.rejected {
+            tracing::error!("{rejected}");
+            self.emit(Event::RecipientRejected(rejected.clone()));
+        }
+        if recipients.valid.is_empty() {
+            tracing::warn!("no active recipients: nobody is told");
+        }
+        Ok(recipients)
     }
 
     async fn probe(&mut self) {
@@ -710,6 +732,20 @@ impl Runner {
     // ---- shutdown -------------------------------------------------------------------------
 
     async fn shutdown(&mut self) {
+        self.finish_inflight().await;
+        self.release().await;
+        self.status.state = RunState::Stopped;
+        self.status.heartbeat_at = self.shared.clock.now();
+        self.publish();
+        if let Err(e) = self.shared.store.put_instance(&self.status).await {
+            self.store_error("writing the status row", &e);
+        }
+        tracing::info!("monitor stopped");
+        self.emit(Event::Stopped);
+    }
+
+    /// Wait for sends in flight, for at most the grace period, and record their results.
+    async fn finish_inflight(&mut self) {
         let deadline = Instant::now() + self.shared.config.shutdown_grace;
         while !self.inflight.is_empty() {
             match tokio::time::timeout_at(deadline, self.inflight.join_next_with_id()).await {
@@ -731,19 +767,121 @@ impl Runner {
                 self.record_result(&lease, id, update).await;
             }
         }
+    }
+
+    async fn release(&mut self) {
         if let Some(lease) = self.lease.take() {
             if let Err(e) = self.shared.store.release_lease(&lease).await {
                 self.store_error("releasing the lease", &e);
             }
             self.set_lease(None);
         }
-        self.status.state = RunState::Stopped;
-        self.status.heartbeat_at = self.shared.clock.now();
-        self.publish();
-        if let Err(e) = self.shared.store.put_instance(&self.status).await {
-            self.store_error("writing the status row", &e);
+    }
+
+    // ---- one-shot work ----------------------------------------------------------------------
+
+    /// Acquire the lease for one piece of work, or say who holds it.
+    async fn lease_for_once(&mut self) -> Result<()> {
+        self.renew_lease().await;
+        if self.lease.is_none() {
+            return Err(self.not_leader().await);
         }
-        tracing::info!("monitor stopped");
-        self.emit(Event::Stopped);
+        Ok(())
+    }
+
+    /// One full check in this process: record a change if there is one, send what is due,
+    /// and return once nothing more is due now (deliveries waiting for a retry stay in the
+    /// outbox for the running monitor).
+    pub(super) async fn check_once(mut self) -> Result<Vec<CheckReport>> {
+        self.lease_for_once().await?;
+        self.next_heartbeat = Instant::now() + self.shared.config.heartbeat;
+        let reports = self.full_check().await;
+        self.next_delivery = Some(Instant::now());
+        while self.lease.is_some() {
+            if self.delivery_due() {
+                self.pump().await;
+            }
+            if self.inflight.is_empty() && !self.delivery_due() {
+                break;
+            }
+            self.wait_round().await;
+        }
+        self.finish_inflight().await;
+        self.release().await;
+        Ok(reports)
+    }
+
+    /// Record a test notice for `address` and deliver it to every active recipient through
+    /// the outbox, retries included; return when each delivery is sent or failed.
+    pub(super) async fn send_test(mut self, address: IpAddr) -> Result<(Change, Vec<Delivery>)> {
+        self.lease_for_once().await?;
+        self.next_heartbeat = Instant::now() + self.shared.config.heartbeat;
+        let recipients = self.active_recipients().await?;
+        let lease = self
+            .lease
+            .clone()
+            .ok_or(Error::NotLeader { holder: None })?;
+        let change = self
+            .shared
+            .store
+            .record_change(
+                &lease,
+                self.shared.clock.now(),
+                NewChange {
+                    family: Family::of(&address),
+                    address,
+                    previous: None,
+                    url: self.shared.template.render(address),
+                    kind: ChangeKind::Test,
+                },
+                &recipients.valid,
+            )
+            .await?;
+        self.emit(Event::Changed(change.clone()));
+        self.next_delivery = Some(Instant::now());
+        let store = Arc::clone(&self.shared.store);
+        let id = change.id;
+        while self.lease.is_some() {
+            if self.delivery_due() {
+                self.pump().await;
+            }
+            // With nothing in flight, read the outbox: done when no delivery of the test is left.
+            if self.inflight.is_empty()
+                && !store
+                    .deliveries(id)
+                    .await?
+                    .iter()
+                    .any(|d| matches!(d.state, DeliveryState::Pending | DeliveryState::InFlight))
+            {
+                break;
+            }
+            self.wait_round().await;
+        }
+        self.finish_inflight().await;
+        self.release().await;
+        let deliveries = store.deliveries(id).await?;
+        Ok((change, deliveries))
+    }
+
+    fn delivery_due(&self) -> bool {
+        self.next_delivery.is_some_and(|t| t <= Instant::now())
+    }
+
+    /// Wait for the next thing to happen (a send finishing, a retry falling due, the
+    /// heartbeat) and handle it; the lease is renewed on the heartbeat.
+    async fn wait_round(&mut self) {
+        let wake = self
+            .next_heartbeat
+            .min(self.next_delivery.unwrap_or(self.next_heartbeat));
+        tokio::select! {
+            Some(joined) = self.inflight.join_next_with_id(), if !self.inflight.is_empty() => {
+                self.finish_send(joined).await;
+            }
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+        if Instant::now() >= self.next_heartbeat {
+            self.next_heartbeat = Instant::now() + self.shared.config.heartbeat;
+            self.renew_lease().await;
+        }
     }
 }
