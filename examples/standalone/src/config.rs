@@ -1,0 +1,636 @@
+//! The TOML configuration: every key, its default, and its validation. Errors name the file,
+//! the key and what was expected.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ip_monitor_core::{
+    AnswerFormat, DeliveryPolicy, DnsIpSource, Family, HttpIpSource, IpSource,
+    LocalInterfaceSource, MonitorConfig, SourceSet, Strategy,
+};
+use ip_monitor_lettre::{MessageTemplate, MessageText, Password, SmtpNotifier, Tls};
+use serde::Deserialize;
+
+/// The default configuration file.
+pub(crate) const DEFAULT_PATH: &str = "ip-monitor.toml";
+
+/// A configuration problem: where, which key, what was expected.
+#[derive(Debug)]
+pub(crate) struct ConfigError {
+    /// The file (or "built-in defaults").
+    pub(crate) file: String,
+    /// The key, when one is at fault.
+    pub(crate) key: Option<String>,
+    /// What is wrong.
+    pub(crate) message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(key) => write!(f, "{}: `{key}`: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileConfig {
+    #[serde(with = "humantime_serde")]
+    interval: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    probe_interval: Option<Duration>,
+    service_url: Option<String>,
+    families: Option<Vec<String>>,
+    notify_on_first: Option<bool>,
+    confirmations: Option<u32>,
+    #[serde(with = "humantime_serde")]
+    control_poll: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    heartbeat: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    shutdown_grace: Option<Duration>,
+    outbox: Option<PathBuf>,
+    sources: Option<SourcesConfig>,
+    store: Option<StoreConfig>,
+    recipients: Option<RecipientsConfig>,
+    delivery: Option<DeliveryConfig>,
+    smtp: Option<SmtpConfig>,
+    email: Option<EmailConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SourcesConfig {
+    strategy: Option<String>,
+    quorum: Option<usize>,
+    #[serde(with = "humantime_serde")]
+    timeout: Option<Duration>,
+    list: Vec<SourceEntry>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SourceEntry {
+    kind: String,
+    name: Option<String>,
+    url: Option<String>,
+    allow_non_global: bool,
+    provider: Option<String>,
+    server: Option<String>,
+    server_v6: Option<String>,
+    target: Option<String>,
+    target_v6: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct StoreConfig {
+    url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RecipientsConfig {
+    query: Option<String>,
+    database_url: Option<String>,
+    #[serde(rename = "static")]
+    static_list: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct DeliveryConfig {
+    parallelism: Option<usize>,
+    #[serde(with = "humantime_serde")]
+    retry_initial: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    retry_max: Option<Duration>,
+    #[serde(with = "humantime_serde")]
+    give_up_after: Option<Duration>,
+}
+
+#[derive(Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct SmtpConfig {
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<String>,
+    username: Option<String>,
+    password_env: Option<String>,
+    password_file: Option<PathBuf>,
+    from: Option<String>,
+    reply_to: Option<String>,
+    #[serde(with = "humantime_serde")]
+    timeout: Option<Duration>,
+    pool_size: Option<u32>,
+}
+
+impl fmt::Debug for SmtpConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct EmailConfig {
+    subject: Option<String>,
+    from: Option<String>,
+    reply_to: Option<String>,
+    greeting: Option<String>,
+    greeting_without_name: Option<String>,
+    intro: Option<String>,
+    button: Option<String>,
+    scan_hint: Option<String>,
+    footer: Option<String>,
+    test_marker: Option<String>,
+}
+
+/// Who is told.
+#[derive(Debug, Clone)]
+pub(crate) enum RecipientsSetting {
+    /// A fixed list (`[recipients] static = [...]`; empty: nobody).
+    Static(Vec<String>),
+    /// A SQL query on the store's database or another.
+    Query {
+        /// The query.
+        sql: String,
+        /// Another database, if not the store's.
+        database_url: Option<String>,
+    },
+}
+
+/// How they are told.
+#[derive(Debug, Clone)]
+pub(crate) enum NotifierSetting {
+    /// Through an SMTP server.
+    Smtp(Box<SmtpNotifier>),
+    /// As `.eml` files in a directory.
+    Files(PathBuf),
+}
+
+/// Everything the commands need, validated.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    /// Where the settings came from.
+    pub(crate) origin: String,
+    /// Whether a file was read.
+    pub(crate) from_file: bool,
+    /// The monitor's behaviour.
+    pub(crate) monitor: MonitorConfig,
+    /// The IP sources.
+    pub(crate) sources: SourceSet,
+    /// The store's URL.
+    pub(crate) store_url: String,
+    /// The recipients.
+    pub(crate) recipients: RecipientsSetting,
+    /// The notifier.
+    pub(crate) notifier: NotifierSetting,
+    /// The message (From:, words).
+    pub(crate) template: MessageTemplate,
+}
+
+impl Settings {
+    /// Load `path`, or `./ip-monitor.toml` when it exists, or the built-in defaults.
+    pub(crate) fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let (origin, text) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    file: p.display().to_string(),
+                    key: None,
+                    message: format!("cannot read the file: {e}"),
+                })?;
+                (p.display().to_string(), Some(text))
+            }
+            None => match std::fs::read_to_string(DEFAULT_PATH) {
+                Ok(text) => (DEFAULT_PATH.to_owned(), Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    ("built-in defaults".to_owned(), None)
+                }
+                Err(e) => {
+                    return Err(ConfigError {
+                        file: DEFAULT_PATH.to_owned(),
+                        key: None,
+                        message: format!("cannot read the file: {e}"),
+                    });
+                }
+            },
+        };
+        let from_file = text.is_some();
+        let file: FileConfig = match text {
+            Some(t) => toml::from_str(&t).map_err(|e| toml_error(&origin, &e))?,
+            None => FileConfig::default(),
+        };
+        Settings::from_file(origin, from_file, file)
+    }
+
+    fn from_file(origin: String, from_file: bool, f: FileConfig) -> Result<Settings, ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            file: origin.clone(),
+            key: Some(key.to_owned()),
+            message,
+        };
+        let d = MonitorConfig::default();
+        let delivery = f.delivery.unwrap_or_default();
+        let families = match f.families {
+            None => d.families.clone(),
+            Some(list) => list
+                .iter()
+                .map(|s| {
+                    s.parse::<Family>()
+                        .map_err(|e| err("families", e.to_string()))
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let monitor = MonitorConfig {
+            families,
+            interval: f.interval.unwrap_or(d.interval),
+            probe_interval: f.probe_interval.unwrap_or(d.probe_interval),
+            service_url: f.service_url.unwrap_or(d.service_url.clone()),
+            notify_on_first: f.notify_on_first.unwrap_or(d.notify_on_first),
+            confirmations: f.confirmations.unwrap_or(d.confirmations),
+            control_poll: f.control_poll.unwrap_or(d.control_poll),
+            heartbeat: f.heartbeat.unwrap_or(d.heartbeat),
+            lease_ttl: None,
+            shutdown_grace: f.shutdown_grace.unwrap_or(d.shutdown_grace),
+            delivery: DeliveryPolicy {
+                parallelism: delivery.parallelism.unwrap_or(d.delivery.parallelism),
+                retry_initial: delivery.retry_initial.unwrap_or(d.delivery.retry_initial),
+                retry_max: delivery.retry_max.unwrap_or(d.delivery.retry_max),
+                give_up_after: delivery.give_up_after.unwrap_or(d.delivery.give_up_after),
+                jitter: d.delivery.jitter,
+            },
+        };
+
+        let sources_cfg = f.sources.unwrap_or_default();
+        let strategy = match sources_cfg.strategy.as_deref() {
+            None | Some("quorum") => Strategy::Quorum,
+            Some("first") => Strategy::First,
+            Some("fallback") => Strategy::Fallback,
+            Some(other) => {
+                return Err(err(
+                    "sources.strategy",
+                    format!("{other:?}: expected \"quorum\", \"first\" or \"fallback\""),
+                ));
+            }
+        };
+        let mut list: Vec<Arc<dyn IpSource>> = Vec::new();
+        for (i, entry) in sources_cfg.list.iter().enumerate() {
+            list.push(
+                source(entry)
+                    .map_err(|(key, message)| err(&format!("sources.list[{i}].{key}"), message))?,
+            );
+        }
+        if list.is_empty() {
+            let defaults = [
+                HttpIpSource::ipify(),
+                HttpIpSource::icanhazip(),
+                HttpIpSource::cloudflare_trace(),
+            ];
+            for s in defaults {
+                list.push(Arc::new(s.map_err(|e| err("sources.list", e.to_string()))?));
+            }
+        }
+        let mut sources = SourceSet::new(list)
+            .strategy(strategy)
+            .timeout(sources_cfg.timeout.unwrap_or(Duration::from_secs(5)));
+        if let Some(q) = sources_cfg.quorum {
+            sources = sources.quorum(q);
+        }
+
+        let store_url = f
+            .store
+            .and_then(|s| s.url)
+            .unwrap_or_else(|| "sqlite://ip-monitor.db".to_owned());
+
+        let recipients = match f.recipients {
+            None if !from_file => RecipientsSetting::Static(Vec::new()),
+            None => RecipientsSetting::Query {
+                sql: ip_monitor_diesel::DEFAULT_QUERY.to_owned(),
+                database_url: None,
+            },
+            Some(r) => match r.static_list {
+                Some(list) => RecipientsSetting::Static(list),
+                None => RecipientsSetting::Query {
+                    sql: r
+                        .query
+                        .unwrap_or_else(|| ip_monitor_diesel::DEFAULT_QUERY.to_owned()),
+                    database_url: r.database_url,
+                },
+            },
+        };
+
+        let email = f.email.unwrap_or_default();
+        let dt = MessageText::default();
+        let text = MessageText {
+            subject: email.subject.unwrap_or(dt.subject),
+            greeting: email.greeting.unwrap_or(dt.greeting),
+            greeting_without_name: email
+                .greeting_without_name
+                .unwrap_or(dt.greeting_without_name),
+            intro: email.intro.unwrap_or(dt.intro),
+            button: email.button.unwrap_or(dt.button),
+            scan_hint: email.scan_hint.unwrap_or(dt.scan_hint),
+            footer: email.footer.unwrap_or(dt.footer),
+            test_marker: email.test_marker.unwrap_or(dt.test_marker),
+        };
+        let smtp_from = f.smtp.as_ref().and_then(|s| s.from.clone());
+        let from_key = if smtp_from.is_some() {
+            "smtp.from"
+        } else {
+            "email.from"
+        };
+        let from = smtp_from
+            .or(email.from)
+            .unwrap_or_else(|| "IP Monitor <ip-monitor@localhost>".to_owned());
+        let mut template = MessageTemplate::new(&from)
+            .map_err(|e| err(from_key, e.to_string()))?
+            .text(text);
+        let reply_key = if f.smtp.as_ref().is_some_and(|s| s.reply_to.is_some()) {
+            "smtp.reply_to"
+        } else {
+            "email.reply_to"
+        };
+        if let Some(reply_to) = f
+            .smtp
+            .as_ref()
+            .and_then(|s| s.reply_to.clone())
+            .or(email.reply_to)
+        {
+            template = template
+                .reply_to(&reply_to)
+                .map_err(|e| err(reply_key, e.to_string()))?;
+        }
+
+        let notifier = match f.smtp {
+            None => NotifierSetting::Files(f.outbox.unwrap_or_else(|| PathBuf::from("outbox"))),
+            Some(smtp) => {
+                let host = smtp.host.ok_or_else(|| {
+                    err("smtp.host", "required when [smtp] is present".to_owned())
+                })?;
+                let tls = match smtp.tls.as_deref() {
+                    None => Tls::StartTls,
+                    Some(t) => t.parse::<Tls>().map_err(|_| {
+                        err(
+                            "smtp.tls",
+                            format!("{t:?}: expected \"starttls\", \"tls\" or \"none\""),
+                        )
+                    })?,
+                };
+                let mut b = SmtpNotifier::builder(host)
+                    .tls(tls)
+                    .pool_size(
+                        smtp.pool_size
+                            .unwrap_or(monitor.delivery.parallelism as u32),
+                    )
+                    .template(template.clone());
+                if let Some(port) = smtp.port {
+                    b = b.port(port);
+                }
+                if let Some(t) = smtp.timeout {
+                    b = b.timeout(t);
+                }
+                let password = match (&smtp.password_env, &smtp.password_file) {
+                    (Some(var), None) => Some(
+                        Password::from_env(var)
+                            .map_err(|e| err("smtp.password_env", e.to_string()))?,
+                    ),
+                    (None, Some(file)) => Some(
+                        Password::from_file(file)
+                            .map_err(|e| err("smtp.password_file", e.to_string()))?,
+                    ),
+                    (None, None) => None,
+                    (Some(_), Some(_)) => {
+                        return Err(err(
+                            "smtp.password_env",
+                            "set password_env or password_file, not both".to_owned(),
+                        ));
+                    }
+                };
+                match (smtp.username, password) {
+                    (Some(user), Some(password)) => b = b.credentials(user, password),
+                    (Some(_), None) => {
+                        return Err(err(
+                            "smtp.username",
+                            "needs password_env or password_file".to_owned(),
+                        ));
+                    }
+                    (None, Some(_)) => {
+                        return Err(err("smtp.username", "required with a password".to_owned()));
+                    }
+                    (None, None) => {}
+                }
+                NotifierSetting::Smtp(Box::new(b.build().map_err(|e| match e {
+                    ip_monitor_lettre::Error::InsecureCredentials { .. } => {
+                        err("smtp.tls", e.to_string())
+                    }
+                    other => err("smtp", other.to_string()),
+                })?))
+            }
+        };
+
+        Ok(Settings {
+            origin,
+            from_file,
+            monitor,
+            sources,
+            store_url,
+            recipients,
+            notifier,
+            template,
+        })
+    }
+
+    /// A configuration error about `key` in this file.
+    pub(crate) fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.origin.clone(),
+            key: Some(key.to_owned()),
+            message: message.into(),
+        }
+    }
+}
+
+/// A TOML error: toml's own report shows the line, the key and the offending value.
+fn toml_error(file: &str, e: &toml::de::Error) -> ConfigError {
+    ConfigError {
+        file: file.to_owned(),
+        key: key_of(e),
+        message: e.to_string().trim_end().to_owned(),
+    }
+}
+
+/// The key path of a TOML error, from its message where toml names it.
+fn key_of(e: &toml::de::Error) -> Option<String> {
+    let m = e.message();
+    m.split('`')
+        .nth(1)
+        .filter(|_| m.starts_with("unknown field"))
+        .map(str::to_owned)
+}
+
+fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, (&'static str, String)> {
+    value.parse().map_err(|_| {
+        (
+            key,
+            format!("{value:?}: expected IP:PORT, e.g. \"127.0.0.1:53\" or \"[::1]:53\""),
+        )
+    })
+}
+
+fn source(e: &SourceEntry) -> Result<Arc<dyn IpSource>, (&'static str, String)> {
+    let build = |b: ip_monitor_core::source::HttpIpSourceBuilder| {
+        let b = match &e.name {
+            Some(n) => b.name(n.clone()),
+            None => b,
+        };
+        b.allow_non_global(e.allow_non_global)
+            .build()
+            .map_err(|err| ("url", err.to_string()))
+    };
+    Ok(match e.kind.as_str() {
+        "http" => {
+            let url = e
+                .url
+                .clone()
+                .ok_or(("url", "required for kind = \"http\"".to_owned()))?;
+            Arc::new(build(HttpIpSource::builder(url))?)
+        }
+        "cloudflare-trace" => {
+            let url = e
+                .url
+                .clone()
+                .unwrap_or_else(|| "https://one.one.one.one/cdn-cgi/trace".to_owned());
+            Arc::new(build(
+                HttpIpSource::builder(url).format(AnswerFormat::CloudflareTrace),
+            )?)
+        }
+        "dns" => {
+            let mut s = match e.provider.as_deref() {
+                Some("opendns") => DnsIpSource::opendns(),
+                Some("cloudflare") => DnsIpSource::cloudflare(),
+                Some("google") => DnsIpSource::google(),
+                other => {
+                    return Err((
+                        "provider",
+                        format!("{other:?}: expected \"opendns\", \"cloudflare\" or \"google\""),
+                    ));
+                }
+            };
+            if let Some(server) = &e.server {
+                s = s.server_v4(parse_addr("server", server)?);
+            }
+            if let Some(server) = &e.server_v6 {
+                s = s.server_v6(parse_addr("server_v6", server)?);
+            }
+            if let Some(name) = &e.name {
+                s = s.name(name.clone());
+            }
+            Arc::new(s)
+        }
+        "local" => {
+            let mut s = LocalInterfaceSource::new();
+            if let Some(t) = &e.target {
+                s = s.target_v4(parse_addr("target", t)?);
+            }
+            if let Some(t) = &e.target_v6 {
+                s = s.target_v6(parse_addr("target_v6", t)?);
+            }
+            Arc::new(s)
+        }
+        other => {
+            return Err((
+                "kind",
+                format!("{other:?}: expected \"http\", \"cloudflare-trace\", \"dns\" or \"local\""),
+            ));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Settings, ConfigError> {
+        let f: FileConfig = toml::from_str(text).map_err(|e| toml_error("t.toml", &e))?;
+        Settings::from_file("t.toml".into(), true, f)
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let s = load("").unwrap();
+        assert_eq!(s.monitor, MonitorConfig::default());
+        assert_eq!(s.store_url, "sqlite://ip-monitor.db");
+        assert_eq!(s.sources.sources().len(), 3);
+        let s = load(
+            r#"
+            interval = "30m"
+            probe_interval = "0s"
+            families = ["v4", "v6"]
+            [sources]
+            strategy = "fallback"
+            timeout = "2s"
+            [[sources.list]]
+            kind = "dns"
+            provider = "google"
+            server = "127.0.0.1:5353"
+            [delivery]
+            parallelism = 4
+            "#,
+        )
+        .unwrap();
+        assert_eq!(s.monitor.interval, Duration::from_secs(1800));
+        assert_eq!(s.monitor.probe_interval, Duration::ZERO);
+        assert_eq!(s.monitor.families, [Family::V4, Family::V6]);
+        assert_eq!(s.monitor.delivery.parallelism, 4);
+        assert_eq!(s.sources.current_strategy(), Strategy::Fallback);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("interval = \"soon\"", "interval"),
+            ("bogus = 1", "bogus"),
+            ("families = [\"v5\"]", "families"),
+            ("[sources]\nstrategy = \"vote\"", "sources.strategy"),
+            ("[[sources.list]]\nkind = \"ftp\"", "sources.list[0].kind"),
+            ("[[sources.list]]\nkind = \"http\"", "sources.list[0].url"),
+            (
+                "[[sources.list]]\nkind = \"dns\"\nprovider = \"google\"\nserver = \"nope\"",
+                "sources.list[0].server",
+            ),
+            ("[smtp]\nport = 25", "smtp.host"),
+            (
+                "[smtp]\nhost = \"mail.example.com\"\ntls = \"ssl\"",
+                "smtp.tls",
+            ),
+            (
+                "[smtp]\nhost = \"mail.example.com\"\ntls = \"none\"\nusername = \"u\"\npassword_env = \"PATH\"",
+                "smtp.tls",
+            ),
+            (
+                "[smtp]\nhost = \"h\"\nusername = \"u\"\npassword_env = \"IP_MONITOR_SURELY_UNSET\"",
+                "smtp.password_env",
+            ),
+            ("[email]\nfrom = \"not a mailbox\"", "email.from"),
+        ];
+        for (text, key) in cases {
+            let e = load(text).expect_err(text);
+            let shown = e.to_string();
+            assert!(
+                shown.contains(key) || e.key.as_deref() == Some(key),
+                "{text:?}: {shown}"
+            );
+            assert!(shown.starts_with("t.toml"), "{shown}");
+        }
+    }
+}

@@ -1,0 +1,660 @@
+//! `ip-monitor`: run the monitor in the foreground, or manage one embedded in another
+//! process through the same store (`status`, `stop`, `start`, `history`).
+//!
+//! Run: `cargo run -p ip-monitor-standalone -- [--config PATH] COMMAND` (see `--help`).
+//! Exit codes: 0 ok, 1 the check (or another operation) failed, 2 bad configuration or usage.
+
+mod config;
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use clap::{Parser, Subcommand, ValueEnum};
+use ip_monitor_core::{
+    CheckReport, DeliveryState, DesiredState, Error as CoreError, Family, InstanceStatus, Monitor,
+    Notice, Notifier, Recipient, RecipientList, Recipients, RunState, StateStore, StaticRecipients,
+};
+use ip_monitor_diesel::{DieselRecipients, DieselStore};
+use ip_monitor_lettre::FileNotifier;
+use serde_json::{Value, json};
+
+use crate::config::{ConfigError, NotifierSetting, RecipientsSetting, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "ip-monitor",
+    version,
+    about = "Tell staff the new entry URL when the server's public IP address changes",
+    after_help = "Exit codes: 0 ok, 1 the check or another operation failed, 2 bad configuration or usage.\n\
+                  Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more."
+)]
+struct Cli {
+    /// Configuration file [default: ./ip-monitor.toml if present, else built-in defaults]
+    #[arg(long, global = true, value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Log format on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the monitor in the foreground until SIGINT or SIGTERM
+    Run,
+    /// Show the state of the monitor(s) using this store
+    Status {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume every monitor on this store (sets the desired state)
+    Start,
+    /// Pause every monitor on this store (sets the desired state)
+    Stop,
+    /// Check once now in this process; record and deliver if the address changed
+    Check {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show who would receive what; with --force, send a test notice to everyone
+    Test {
+        /// Really send, through the outbox (parallelism, retries)
+        #[arg(long)]
+        force: bool,
+        /// The address to announce [default: the detected address]
+        #[arg(long, value_name = "ADDR")]
+        ip: Option<IpAddr>,
+    },
+    /// Recorded changes, newest first
+    History {
+        /// How many
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write notice.eml, notice.html and qr.png into a directory
+    Preview {
+        /// The directory
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The address to announce [default: the detected address]
+        #[arg(long, value_name = "ADDR")]
+        ip: Option<IpAddr>,
+    },
+    /// The active recipients
+    Recipients {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Why a command failed, and its exit code.
+enum Failure {
+    Config(ConfigError),
+    Failed(String),
+}
+
+impl From<ConfigError> for Failure {
+    fn from(e: ConfigError) -> Self {
+        Failure::Config(e)
+    }
+}
+
+impl<E: std::error::Error> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Failed(e.to_string())
+    }
+}
+
+type Outcome = Result<(), Failure>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, matches!(cli.command, Command::Run));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Config(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Failed(e)) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, running: bool) {
+    let default = if running { "info" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn dispatch(cli: Cli) -> Outcome {
+    let settings = Settings::load(cli.config.as_deref())?;
+    if !settings.from_file {
+        tracing::warn!(
+            "no configuration file: built-in defaults (SQLite ./ip-monitor.db, public sources, messages into ./outbox, no recipients)"
+        );
+    }
+    match cli.command {
+        Command::Run => run(&settings).await,
+        Command::Status { json } => status(&settings, json).await,
+        Command::Start => set_desired(&settings, DesiredState::Running).await,
+        Command::Stop => set_desired(&settings, DesiredState::Paused).await,
+        Command::Check { json } => check(&settings, json).await,
+        Command::Test { force, ip } => test(&settings, force, ip).await,
+        Command::History { limit, json } => history(&settings, limit, json).await,
+        Command::Preview { out, ip } => preview(&settings, &out, ip).await,
+        Command::Recipients { json } => recipients_cmd(&settings, json).await,
+    }
+}
+
+// ---- parts ---------------------------------------------------------------------------------
+
+async fn store(s: &Settings) -> Result<DieselStore, Failure> {
+    DieselStore::connect(&s.store_url)
+        .await
+        .map_err(|e| match e {
+            ip_monitor_diesel::Error::InvalidUrl { .. }
+            | ip_monitor_diesel::Error::Unsupported { .. } => {
+                Failure::Config(s.error("store.url", e.to_string()))
+            }
+            other => Failure::Failed(other.to_string()),
+        })
+}
+
+async fn recipients(s: &Settings, store: &DieselStore) -> Result<Arc<dyn Recipients>, Failure> {
+    Ok(match &s.recipients {
+        RecipientsSetting::Static(list) => Arc::new(StaticRecipients::new(list.clone())),
+        RecipientsSetting::Query { sql, database_url } => {
+            let source = match database_url {
+                Some(url) => DieselRecipients::connect(url)
+                    .await
+                    .map_err(|e| Failure::Failed(format!("recipients.database_url: {e}")))?,
+                None => DieselRecipients::new(store),
+            };
+            Arc::new(source.query(sql.clone()))
+        }
+    })
+}
+
+fn notifier(s: &Settings) -> Arc<dyn Notifier> {
+    match &s.notifier {
+        NotifierSetting::Smtp(n) => Arc::new((**n).clone()),
+        NotifierSetting::Files(dir) => Arc::new(FileNotifier::new(dir.clone(), s.template.clone())),
+    }
+}
+
+async fn monitor(s: &Settings) -> Result<(Monitor, DieselStore, Arc<dyn Recipients>), Failure> {
+    let store = store(s).await?;
+    let recipients = recipients(s, &store).await?;
+    let monitor = Monitor::builder(
+        s.sources.clone(),
+        store.clone(),
+        Arc::clone(&recipients),
+        notifier(s),
+    )
+    .config(s.monitor.clone())
+    .build()
+    .map_err(|e| match e {
+        CoreError::Config { key, message } => Failure::Config(s.error(&key, message)),
+        other => Failure::Failed(other.to_string()),
+    })?;
+    Ok((monitor, store, recipients))
+}
+
+fn warn_if_nobody(list: &RecipientList) {
+    for r in &list.rejected {
+        tracing::warn!("{r}");
+    }
+    if list.valid.is_empty() {
+        tracing::warn!("no active recipients: changes are recorded but nobody is told");
+    }
+}
+
+fn time(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+fn opt_time(t: Option<SystemTime>) -> Value {
+    t.map_or(Value::Null, |t| Value::String(time(t)))
+}
+
+fn print_json(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).expect("JSON"));
+}
+
+// ---- commands ------------------------------------------------------------------------------
+
+async fn run(s: &Settings) -> Outcome {
+    let (monitor, store, recipients) = monitor(s).await?;
+    match recipients.active().await {
+        Ok(list) => warn_if_nobody(&list),
+        Err(e) => tracing::warn!("{e}"),
+    }
+    let handle = monitor.spawn();
+    tracing::info!(store = %store.url(), "monitor running; stop with Ctrl-C or SIGTERM");
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    handle.shutdown().await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn set_desired(s: &Settings, state: DesiredState) -> Outcome {
+    let store = store(s).await?;
+    store.set_desired_state(state).await?;
+    println!(
+        "desired state: {} (running monitors follow within {})",
+        state.as_str(),
+        humantime::format_duration(s.monitor.control_poll)
+    );
+    Ok(())
+}
+
+/// The overall state from the status rows: `never-started`, `stopped`, `stale`, or the
+/// state of the live instance (the leader's when there is one).
+fn overall_state<'a>(
+    rows: &'a [InstanceStatus],
+    leader_id: Option<&str>,
+    now: SystemTime,
+    ttl: Duration,
+) -> (&'static str, Option<&'a InstanceStatus>) {
+    let live = |r: &&InstanceStatus| {
+        r.state != RunState::Stopped
+            && now
+                .duration_since(r.heartbeat_at)
+                .map_or(true, |age| age <= ttl)
+    };
+    let main = leader_id
+        .and_then(|id| rows.iter().find(|r| r.holder.id == id))
+        .or_else(|| rows.iter().find(live))
+        .or(rows.first());
+    let Some(row) = main else {
+        return ("never-started", None);
+    };
+    let state = if !live(&row) {
+        if row.state == RunState::Stopped {
+            "stopped"
+        } else {
+            "stale"
+        }
+    } else {
+        row.state.as_str()
+    };
+    (state, Some(row))
+}
+
+async fn status(s: &Settings, as_json: bool) -> Outcome {
+    let store = store(s).await?;
+    let now = SystemTime::now();
+    let ttl = s.monitor.effective_lease_ttl();
+    let rows = store.instances().await?;
+    let lease = store.lease(now).await?;
+    let desired = store.desired_state().await?;
+    let counts = store.delivery_counts().await?;
+    let mut current = Vec::new();
+    for family in [Family::V4, Family::V6] {
+        if let Some(c) = store.current(family).await? {
+            current.push(c);
+        }
+    }
+    let (state, main) = overall_state(
+        &rows,
+        lease.as_ref().map(|l| l.holder.id.as_str()),
+        now,
+        ttl,
+    );
+    if as_json {
+        let instances: Vec<Value> = rows
+            .iter()
+            .map(|r| {
+                let stale = r.state != RunState::Stopped
+                    && now.duration_since(r.heartbeat_at).is_ok_and(|a| a > ttl);
+                json!({
+                    "id": r.holder.id, "host": r.holder.host, "pid": r.holder.pid,
+                    "state": if stale { "stale" } else { r.state.as_str() },
+                    "leader": lease.as_ref().is_some_and(|l| l.holder.id == r.holder.id),
+                    "started_at": time(r.started_at), "heartbeat_at": time(r.heartbeat_at),
+                })
+            })
+            .collect();
+        let mut cur = serde_json::Map::new();
+        for c in &current {
+            cur.insert(
+                c.family.as_str().to_owned(),
+                json!({"address": c.address, "since": time(c.since), "change_id": c.change_id}),
+            );
+        }
+        let sources: Vec<Value> = main
+            .map(|m| {
+                m.sources
+                    .iter()
+                    .map(|src| {
+                        json!({"name": src.name, "family": src.family, "answer": src.answer, "error": src.error,
+                               "latency_ms": src.latency_ms, "at": time(src.at)})
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        print_json(&json!({
+            "state": state,
+            "desired": desired.as_str(),
+            "leader": lease.as_ref().map(|l| json!({"id": l.holder.id, "host": l.holder.host, "pid": l.holder.pid, "fence": l.fence, "expires_at": time(l.expires_at)})),
+            "instances": instances,
+            "current": cur,
+            "last_check": opt_time(main.and_then(|m| m.last_check_at)),
+            "next_check": opt_time(main.and_then(|m| m.next_check_at)),
+            "last_error": main.and_then(|m| m.last_error.clone()),
+            "sources": sources,
+            "deliveries": {"pending": counts.pending, "in_flight": counts.in_flight, "sent": counts.sent, "failed": counts.failed, "superseded": counts.superseded},
+        }));
+        return Ok(());
+    }
+    println!("state:       {state} (desired: {})", desired.as_str());
+    match &lease {
+        Some(l) => println!(
+            "leader:      {} on {} (pid {})",
+            l.holder.id, l.holder.host, l.holder.pid
+        ),
+        None => println!("leader:      none"),
+    }
+    for r in &rows {
+        println!(
+            "instance:    {} on {} (pid {}): {}, heartbeat {}",
+            r.holder.id,
+            r.holder.host,
+            r.holder.pid,
+            r.state.as_str(),
+            time(r.heartbeat_at)
+        );
+    }
+    if current.is_empty() {
+        println!("current:     none recorded yet");
+    }
+    for c in &current {
+        println!(
+            "current:     {} {} (since {})",
+            c.family,
+            c.address,
+            time(c.since)
+        );
+    }
+    if let Some(m) = main {
+        println!(
+            "last check:  {}",
+            m.last_check_at.map_or("never".to_owned(), time)
+        );
+        println!(
+            "next check:  {}",
+            m.next_check_at.map_or("-".to_owned(), time)
+        );
+        println!("last error:  {}", m.last_error.as_deref().unwrap_or("none"));
+        for src in &m.sources {
+            let answer = src
+                .answer
+                .map(|a| a.to_string())
+                .or(src.error.clone())
+                .unwrap_or_default();
+            let latency = src
+                .latency_ms
+                .map(|l| format!(" ({l} ms)"))
+                .unwrap_or_default();
+            println!(
+                "source:      {} {}: {answer}{latency}",
+                src.name, src.family
+            );
+        }
+    }
+    println!(
+        "deliveries:  pending {}, in flight {}, sent {}, failed {}, superseded {}",
+        counts.pending, counts.in_flight, counts.sent, counts.failed, counts.superseded
+    );
+    Ok(())
+}
+
+fn report_json(r: &CheckReport) -> Value {
+    json!({
+        "family": r.outcome.family,
+        "address": r.outcome.result.as_ref().ok(),
+        "previous": r.previous,
+        "changed": r.change.is_some(),
+        "change": r.change.as_ref().map(|c| json!({"id": c.id, "url": c.url, "deliveries": c.deliveries})),
+        "confirming": r.confirming.map(|(seen, needed)| json!({"seen": seen, "needed": needed})),
+        "error": r.error.as_ref().map(ToString::to_string),
+        "elapsed_ms": r.outcome.elapsed.as_millis() as u64,
+        "sources": r.outcome.reports.iter().map(|src| json!({
+            "name": src.source,
+            "answer": src.result.as_ref().and_then(|x| x.as_ref().ok()),
+            "error": match &src.result { Some(Err(e)) => Some(e.to_string()), Some(Ok(_)) => None, None => Some("not awaited".to_owned()) },
+            "latency_ms": src.latency.map(|l| l.as_millis() as u64),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+async fn check(s: &Settings, as_json: bool) -> Outcome {
+    let (monitor, store, _) = monitor(s).await?;
+    let reports = monitor.check_once().await.map_err(|e| match e {
+        CoreError::NotLeader { .. } => Failure::Failed(format!(
+            "{e}: a running monitor checks on its own; see `ip-monitor status`"
+        )),
+        other => Failure::Failed(other.to_string()),
+    })?;
+    if as_json {
+        print_json(&Value::Array(reports.iter().map(report_json).collect()));
+    } else {
+        for r in &reports {
+            let family = r.outcome.family;
+            match (&r.outcome.result, &r.change, r.confirming) {
+                (Err(e), _, _) => println!("{family}: check failed: {e}"),
+                (Ok(a), Some(c), _) => {
+                    let counts = store.deliveries(c.id).await?;
+                    let sent = counts
+                        .iter()
+                        .filter(|d| d.state == DeliveryState::Sent)
+                        .count();
+                    println!(
+                        "{family}: changed to {a} (was {}): {} notified now, {} deliveries in all",
+                        r.previous.map_or("none".to_owned(), |p| p.to_string()),
+                        sent,
+                        c.deliveries
+                    );
+                }
+                (Ok(a), None, Some((seen, needed))) => {
+                    println!("{family}: {a} seen {seen} of {needed} times needed")
+                }
+                (Ok(a), None, None) => match &r.error {
+                    Some(e) => println!("{family}: {a}, not recorded: {e}"),
+                    None => println!("{family}: unchanged ({a})"),
+                },
+            }
+        }
+    }
+    match reports.iter().find_map(|r| r.error.as_ref()) {
+        Some(e) => Err(Failure::Failed(e.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// The address to announce: given, or detected now with the configured sources.
+async fn address(s: &Settings, ip: Option<IpAddr>) -> Result<IpAddr, Failure> {
+    if let Some(ip) = ip {
+        return Ok(ip);
+    }
+    let family = s.monitor.families[0];
+    let outcome = s.sources.check(family).await;
+    outcome.result.map_err(|e| {
+        Failure::Failed(format!(
+            "detecting the {family} address failed ({e}); pass --ip ADDR"
+        ))
+    })
+}
+
+async fn test(s: &Settings, force: bool, ip: Option<IpAddr>) -> Outcome {
+    let (monitor, _, recipients) = monitor(s).await?;
+    let list = recipients.active().await?;
+    warn_if_nobody(&list);
+    let address = address(s, ip).await?;
+    let url = ip_monitor_core::UrlTemplate::parse(&s.monitor.service_url)
+        .map_err(|e| Failure::Config(s.error("service_url", e.to_string())))?
+        .render(address);
+    if !force {
+        println!("would send {url} to {} recipient(s):", list.valid.len());
+        for r in &list.valid {
+            println!("  {r}");
+        }
+        for r in &list.rejected {
+            println!("  skipped: {r}");
+        }
+        println!(
+            "run with --force to send it (marked as a test; the current address is not changed)"
+        );
+        return Ok(());
+    }
+    let (change, deliveries) = monitor.send_test(address).await?;
+    let failed: Vec<_> = deliveries
+        .iter()
+        .filter(|d| d.state == DeliveryState::Failed)
+        .collect();
+    println!(
+        "test notice {} for {url}: {} sent, {} failed",
+        change.id,
+        deliveries.len() - failed.len(),
+        failed.len()
+    );
+    for d in &failed {
+        println!(
+            "  failed: {}: {}",
+            d.recipient,
+            d.last_error.as_deref().unwrap_or("?")
+        );
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::Failed(format!(
+            "{} test deliveries failed",
+            failed.len()
+        )))
+    }
+}
+
+async fn history(s: &Settings, limit: usize, as_json: bool) -> Outcome {
+    let store = store(s).await?;
+    let changes = store.history(limit).await?;
+    if as_json {
+        print_json(&Value::Array(
+            changes
+                .iter()
+                .map(|c| {
+                    json!({"id": c.id, "kind": c.kind, "family": c.family, "address": c.address, "previous": c.previous,
+                           "url": c.url, "detected_at": time(c.detected_at), "deliveries": c.deliveries})
+                })
+                .collect(),
+        ));
+        return Ok(());
+    }
+    if changes.is_empty() {
+        println!("no changes recorded");
+    }
+    for c in &changes {
+        println!(
+            "{:>5}  {}  {:<6} {} {} -> {}  ({} deliveries)",
+            c.id,
+            time(c.detected_at),
+            c.kind.as_str(),
+            c.family,
+            c.previous.map_or("none".to_owned(), |p| p.to_string()),
+            c.address,
+            c.deliveries
+        );
+    }
+    Ok(())
+}
+
+async fn preview(s: &Settings, out: &Path, ip: Option<IpAddr>) -> Outcome {
+    let address = address(s, ip).await?;
+    let url = ip_monitor_core::UrlTemplate::parse(&s.monitor.service_url)
+        .map_err(|e| Failure::Config(s.error("service_url", e.to_string())))?
+        .render(address);
+    let notice = Notice::new(0, address, url, SystemTime::now(), false)?;
+    let sample = Recipient::new("staff@example.com", Some("Staff Member")).expect("valid sample");
+    let files = ip_monitor_lettre::preview(&notice, &sample, &s.template, out).await?;
+    println!(
+        "{}\n{}\n{}",
+        files.eml.display(),
+        files.html.display(),
+        files.png.display()
+    );
+    Ok(())
+}
+
+async fn recipients_cmd(s: &Settings, as_json: bool) -> Outcome {
+    let store = store(s).await?;
+    let list = recipients(s, &store).await?.active().await?;
+    if as_json {
+        print_json(&json!({
+            "active": list.valid.iter().map(|r| json!({"email": r.email(), "name": r.name()})).collect::<Vec<_>>(),
+            "skipped": list.rejected.iter().map(|r| json!({"row": r.row, "reason": r.reason})).collect::<Vec<_>>(),
+        }));
+        return Ok(());
+    }
+    warn_if_nobody(&list);
+    for r in &list.valid {
+        println!("{r}");
+    }
+    for r in &list.rejected {
+        println!("skipped: {r}");
+    }
+    Ok(())
+}
