@@ -415,3 +415,145 @@ pub mod smtp {
         }
     }
 }
+
+/// Drives an example web server that embeds the monitor (axum, actix-web): starts it on
+/// 127.0.0.1 with loopback IP sources and an SQLite database holding a `staff` table, calls
+/// its two routes, sends SIGTERM, and checks the store recorded `stopped`.
+#[cfg(feature = "embedded")]
+pub mod embedded {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
+    use serde_json::Value;
+
+    use crate::{Behavior, HttpServer};
+
+    /// One HTTP/1.1 request; the status code and the body.
+    pub fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+        let mut s = TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )?;
+        let mut raw = String::new();
+        s.read_to_string(&mut raw)?;
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+        let code = head
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        Ok((code, body.to_owned()))
+    }
+
+    #[derive(QueryableByName)]
+    struct StatusRow {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        status: String,
+    }
+
+    /// The whole check, for the example binary at `bin`.
+    pub async fn check_example(bin: &str) {
+        let dir = std::env::temp_dir().join(format!("ip-monitor-example-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = dir.join("app.db");
+        SqliteConnection::establish(db.to_str().unwrap())
+            .unwrap()
+            .batch_execute(
+                "CREATE TABLE staff (email TEXT, name TEXT, is_delete BOOLEAN NOT NULL DEFAULT false,
+                     is_lock BOOLEAN NOT NULL DEFAULT false);
+                 INSERT INTO staff (email, name) VALUES ('ana@example.com', 'Ana'), ('ben@example.com', NULL);
+                 INSERT INTO staff (email, name, is_lock) VALUES ('locked@example.com', 'L', true);",
+            )
+            .unwrap();
+        let a = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.160")).await;
+        let b = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.160")).await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new(bin)
+            .env("APP_DATABASE_URL", format!("sqlite://{}", db.display()))
+            .env("APP_BIND", format!("127.0.0.1:{port}"))
+            .env("IP_MONITOR_SOURCES", format!("{},{}", a.url(), b.url()))
+            .env("IP_MONITOR_OUTBOX", dir.join("outbox"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+
+        let start = Instant::now();
+        let status = loop {
+            if let Ok((200, body)) = http(port, "GET", "/ip-monitor/status") {
+                break body;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the server did not come up"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let status: Value = serde_json::from_str(&status).unwrap();
+        assert!(
+            status["instance"]["holder"]["pid"].as_u64().is_some(),
+            "{status}"
+        );
+
+        let (code, body) = http(port, "POST", "/ip-monitor/check").unwrap();
+        assert_eq!(code, 200, "{body}");
+        let reports: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(reports[0]["address"], "81.2.69.160", "{reports}");
+
+        let start = Instant::now();
+        loop {
+            let (_, body) = http(port, "GET", "/ip-monitor/status").unwrap();
+            let status: Value = serde_json::from_str(&body).unwrap();
+            if status["deliveries"]["sent"] == 2 {
+                assert_eq!(status["instance"]["leader"], true);
+                assert_eq!(status["instance"]["current"][0], "81.2.69.160");
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "deliveries did not finish: {status}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let emails = std::fs::read_dir(dir.join("outbox")).unwrap().count();
+        assert_eq!(emails, 2, "one message per active staff member");
+
+        let term = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(term.success());
+        let start = Instant::now();
+        let exit = loop {
+            if let Some(exit) = child.try_wait().unwrap() {
+                break exit;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "no graceful exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(exit.success(), "{exit:?}");
+        let rows: Vec<StatusRow> = diesel::sql_query("SELECT status FROM ip_monitor_instances")
+            .load(&mut SqliteConnection::establish(db.to_str().unwrap()).unwrap())
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        let row: Value = serde_json::from_str(&rows[0].status).unwrap();
+        assert_eq!(
+            row["state"], "stopped",
+            "the store records the shutdown: {row}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -634,3 +634,14 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod example_file {
+    #[test]
+    fn the_example_file_documents_keys_that_load() {
+        let text = include_str!("../ip-monitor.example.toml");
+        let f: super::FileConfig =
+            toml::from_str(text).expect("the example parses with every key known");
+        assert!(f.smtp.is_some() && f.email.is_some() && f.delivery.is_some());
+    }
+}

@@ -1,0 +1,125 @@
+//! ip-monitor embedded in an axum server: the monitor starts with the server, shares the
+//! application's database (its `staff` table is the recipient list), and stops on the
+//! server's graceful shutdown (SIGINT or SIGTERM). Two routes expose it:
+//! `GET /ip-monitor/status` (JSON) and `POST /ip-monitor/check`.
+//!
+//! Run: `cargo run -p ip-monitor-example-axum` — settings from the environment:
+//! `APP_DATABASE_URL` (default `sqlite://app.db`), `APP_BIND` (default `127.0.0.1:8008`),
+//! `IP_MONITOR_SOURCES` (comma-separated HTTP source URLs; default the public ones),
+//! `IP_MONITOR_OUTBOX` (where messages are written as .eml files; default `outbox`).
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ip_monitor_core::{HttpIpSource, IpSource, Monitor, MonitorHandle, SourceSet, StateStore};
+use ip_monitor_diesel::{DieselRecipients, DieselStore};
+use ip_monitor_lettre::{FileNotifier, MessageTemplate};
+use serde_json::{Value, json};
+
+#[derive(Clone)]
+struct App {
+    monitor: MonitorHandle,
+    store: DieselStore,
+}
+
+fn env(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.to_owned())
+}
+
+fn sources() -> Result<SourceSet, Box<dyn std::error::Error>> {
+    let list: Vec<Arc<dyn IpSource>> = match std::env::var("IP_MONITOR_SOURCES") {
+        Ok(urls) => urls
+            .split(',')
+            .map(|u| Ok(Arc::new(HttpIpSource::builder(u.trim()).build()?) as Arc<dyn IpSource>))
+            .collect::<Result<_, ip_monitor_core::SourceError>>()?,
+        Err(_) => vec![
+            Arc::new(HttpIpSource::ipify()?),
+            Arc::new(HttpIpSource::icanhazip()?),
+            Arc::new(HttpIpSource::cloudflare_trace()?),
+        ],
+    };
+    Ok(SourceSet::new(list))
+}
+
+async fn status(State(app): State<App>) -> Result<Json<Value>, (StatusCode, String)> {
+    let counts = app
+        .store
+        .delivery_counts()
+        .await
+        .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+    Ok(Json(
+        json!({ "instance": app.monitor.status(), "deliveries": counts }),
+    ))
+}
+
+async fn check(State(app): State<App>) -> Result<Json<Value>, (StatusCode, String)> {
+    let reports = app
+        .monitor
+        .check_now()
+        .await
+        .map_err(|e| (StatusCode::CONFLICT, e.to_string()))?;
+    Ok(Json(Value::Array(
+        reports
+            .iter()
+            .map(|r| {
+                json!({
+                    "family": r.outcome.family,
+                    "address": r.outcome.result.as_ref().ok(),
+                    "changed": r.change.is_some(),
+                    "error": r.error.as_ref().map(ToString::to_string),
+                })
+            })
+            .collect(),
+    )))
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let store = DieselStore::connect(&env("APP_DATABASE_URL", "sqlite://app.db")).await?;
+    let notifier = FileNotifier::new(
+        env("IP_MONITOR_OUTBOX", "outbox"),
+        MessageTemplate::new("IP Monitor <ip-monitor@localhost>")?,
+    );
+    let monitor = Monitor::builder(
+        sources()?,
+        store.clone(),
+        DieselRecipients::new(&store),
+        notifier,
+    )
+    .build()?
+    .spawn();
+
+    let app = Router::new()
+        .route("/", get(|| async { "the application" }))
+        .route("/ip-monitor/status", get(status))
+        .route("/ip-monitor/check", post(check))
+        .with_state(App {
+            monitor: monitor.clone(),
+            store,
+        });
+    let listener = tokio::net::TcpListener::bind(env("APP_BIND", "127.0.0.1:8008")).await?;
+    tracing::info!(addr = %listener.local_addr()?, "listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    // The server has drained its requests: stop the monitor (it records `stopped`).
+    monitor.shutdown().await?;
+    Ok(())
+}
