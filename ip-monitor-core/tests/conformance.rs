@@ -34,3 +34,20 @@ async fn the_recipients_suite_catches_a_wrong_list() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn static_source_and_recording_notifier_conform() {
+    use ip_monitor_core::testing::{notifier_conformance, source_conformance};
+    use ip_monitor_core::{RecordingNotifier, StaticIpSource};
+    let source = StaticIpSource::new("fixed").with_answer("81.2.69.160".parse().unwrap());
+    source_conformance(&source, "81.2.69.160".parse().unwrap()).await;
+    let notifier = RecordingNotifier::new();
+    notifier_conformance(&notifier, || {
+        notifier
+            .sent()
+            .into_iter()
+            .map(|(n, r)| (r.email().to_owned(), n.url))
+            .collect()
+    })
+    .await;
+}

@@ -65,6 +65,7 @@ pub struct HttpServer {
     behavior: Arc<Mutex<Behavior>>,
     hits: Arc<AtomicUsize>,
     user_agents: Arc<Mutex<Vec<String>>>,
+    bodies: Arc<Mutex<Vec<Vec<u8>>>>,
 }
 
 impl HttpServer {
@@ -76,6 +77,7 @@ impl HttpServer {
             behavior: Arc::new(Mutex::new(behavior)),
             hits: Arc::new(AtomicUsize::new(0)),
             user_agents: Arc::new(Mutex::new(Vec::new())),
+            bodies: Arc::new(Mutex::new(Vec::new())),
         };
         let s = server.clone();
         tokio::spawn(async move {
@@ -105,6 +107,11 @@ impl HttpServer {
         self.hits.load(Ordering::SeqCst)
     }
 
+    /// The body of each request so far (by Content-Length).
+    pub fn bodies(&self) -> Vec<Vec<u8>> {
+        self.bodies.lock().unwrap().clone()
+    }
+
     /// The User-Agent of each request so far.
     pub fn user_agents(&self) -> Vec<String> {
         self.user_agents.lock().unwrap().clone()
@@ -122,8 +129,30 @@ impl HttpServer {
                 return;
             }
         }
+        let split = request
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or(0)
+            + 4;
+        let text = String::from_utf8_lossy(&request[..split]).to_string();
+        let length: usize = text
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0)
+            .min(1 << 20);
+        let mut body = request[split..].to_vec();
+        while body.len() < length {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => body.extend_from_slice(&buf[..n]),
+            }
+        }
+        self.bodies.lock().unwrap().push(body);
         self.hits.fetch_add(1, Ordering::SeqCst);
-        let text = String::from_utf8_lossy(&request).to_string();
         if let Some(ua) = text.lines().find_map(|l| {
             l.strip_prefix("user-agent: ")
                 .or_else(|| l.strip_prefix("User-Agent: "))
@@ -262,6 +291,11 @@ pub mod dns {
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;
+
+/// docs/custom-traits.md's examples, compiled and run against loopback servers.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/custom-traits.md")]
+struct CustomTraitsDoctests;
 
 /// Databases on the throwaway PostgreSQL server that `scripts/with-postgres.sh` starts.
 #[cfg(feature = "postgres")]
