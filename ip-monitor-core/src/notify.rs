@@ -113,6 +113,7 @@ pub struct RecordingNotifier {
 struct RecordingInner {
     sent: Vec<(Notice, Recipient)>,
     attempts: usize,
+    attempt_times: Vec<(String, tokio::time::Instant)>,
     failures: HashMap<String, (usize, FailureKind)>,
     delay: Option<Duration>,
 }
@@ -155,6 +156,17 @@ impl RecordingNotifier {
         self.lock().attempts
     }
 
+    /// When each attempt for `email` (case-insensitive) started, on tokio's clock.
+    pub fn attempt_times(&self, email: &str) -> Vec<tokio::time::Instant> {
+        let key = email.to_ascii_lowercase();
+        self.lock()
+            .attempt_times
+            .iter()
+            .filter(|(e, _)| *e == key)
+            .map(|(_, t)| *t)
+            .collect()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, RecordingInner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -166,6 +178,9 @@ impl Notifier for RecordingNotifier {
         let delay = {
             let mut inner = self.lock();
             inner.attempts += 1;
+            inner
+                .attempt_times
+                .push((recipient.key(), tokio::time::Instant::now()));
             inner.delay
         };
         if let Some(delay) = delay {

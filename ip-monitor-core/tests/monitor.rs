@@ -835,3 +835,59 @@ async fn send_test_goes_through_the_outbox_with_retries_and_changes_nothing() {
         "current unchanged"
     );
 }
+
+#[tokio::test(start_paused = true)]
+async fn transient_failures_follow_the_backoff_schedule_until_give_up() {
+    let rig = Rig::new("81.2.69.160");
+    rig.notifier
+        .fail_next("ana@example.com", usize::MAX, FailureKind::Transient);
+    rig.notifier
+        .fail_next("ben@example.com", usize::MAX, FailureKind::Permanent);
+    let policy = DeliveryPolicy::default();
+    let started = tokio::time::Instant::now();
+    let handle = rig.spawn();
+    wait(Duration::from_secs(3 * 24 * 3600)).await;
+    let times = rig.notifier.attempt_times("ana@example.com");
+    assert!(times.len() > 10, "{} attempts", times.len());
+    let deadline = started + policy.give_up_after;
+    for (k, pair) in times.windows(2).enumerate() {
+        let gap = pair[1] - pair[0];
+        let nominal = policy.backoff(k as u32 + 1);
+        let last = pair[1] >= deadline - Duration::from_secs(1);
+        if last {
+            // The final attempt is clamped to give_up_after.
+            assert!(
+                gap <= nominal.mul_f64(1.2) + Duration::from_secs(1),
+                "last gap {gap:?}"
+            );
+        } else {
+            assert!(
+                gap >= nominal.mul_f64(0.8) - Duration::from_secs(1)
+                    && gap <= nominal.mul_f64(1.2) + Duration::from_secs(1),
+                "gap {k}: {gap:?}, nominal {nominal:?}"
+            );
+        }
+    }
+    let last = *times.last().unwrap();
+    assert!(
+        last >= deadline - Duration::from_secs(1) && last <= deadline + Duration::from_secs(2),
+        "ends at give_up_after"
+    );
+    let ds = rig.store.deliveries(1).await.unwrap();
+    let ana = ds
+        .iter()
+        .find(|d| d.recipient.email() == "ana@example.com")
+        .unwrap();
+    assert_eq!(ana.state, DeliveryState::Failed);
+    assert!(
+        ana.last_error.as_deref().unwrap().contains("gave up"),
+        "{:?}",
+        ana.last_error
+    );
+    assert_eq!(
+        rig.notifier.attempt_times("ben@example.com").len(),
+        1,
+        "5xx: one attempt"
+    );
+    handle.shutdown().await.unwrap();
+}

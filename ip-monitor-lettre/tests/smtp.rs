@@ -309,3 +309,71 @@ async fn test_notices_say_so() {
     assert_eq!(m.subject(), Some("[Test] The server has a new address"));
     assert!(m.body_text(0).unwrap().contains("test message"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_smtp_outage_during_changes_loses_nothing_and_repeats_nothing() {
+    let port = ip_monitor_testkit::refused_port().await;
+    let source = StaticIpSource::new("fixed").with_answer("81.2.69.160".parse().unwrap());
+    let store = MemoryStore::new();
+    let staff = ["ana@example.com", "ben@example.com", "cho@example.com"];
+    let notifier = SmtpNotifier::builder("127.0.0.1")
+        .port(port)
+        .tls(Tls::None)
+        .timeout(Duration::from_secs(2))
+        .template(
+            MessageTemplate::new("noreply@example.com")
+                .unwrap()
+                .reply_to("ops@example.com")
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    let handle = Monitor::builder(
+        SourceSet::new(vec![Arc::new(source.clone())]),
+        store.clone(),
+        StaticRecipients::new(staff),
+        notifier,
+    )
+    .config(MonitorConfig {
+        delivery: DeliveryPolicy {
+            retry_initial: Duration::from_millis(200),
+            retry_max: Duration::from_millis(500),
+            ..Default::default()
+        },
+        ..Default::default()
+    })
+    .build()
+    .unwrap()
+    .spawn();
+    // Down through the first address and a change to a second one.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    source.set("81.2.69.161".parse().unwrap());
+    handle.check_now().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let counts = store.delivery_counts().await.unwrap();
+    assert_eq!(
+        (counts.sent, counts.superseded, counts.failed),
+        (0, 3, 0),
+        "{counts:?}"
+    );
+    assert!(counts.pending + counts.in_flight == 3);
+
+    // The server comes back.
+    let server = SmtpServer::start_on(port);
+    let messages = server.wait_for(3, Duration::from_secs(20));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    handle.shutdown().await.unwrap();
+    let messages = if messages.len() == 3 {
+        server.messages()
+    } else {
+        messages
+    };
+    let mut to: Vec<_> = messages.iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    assert_eq!(to, staff, "everyone once, nobody twice");
+    for m in &messages {
+        check_message(&m.data, &m.to[0], "http://81.2.69.161:8008/", "81.2.69.161");
+    }
+    let counts = store.delivery_counts().await.unwrap();
+    assert_eq!((counts.sent, counts.pending, counts.in_flight), (3, 0, 0));
+}

@@ -405,7 +405,12 @@ pub mod smtp {
     impl SmtpServer {
         /// Start on 127.0.0.1 with a free port.
         pub fn start() -> Self {
-            let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+            Self::start_on(0)
+        }
+
+        /// Start on 127.0.0.1:`port` (0: a free one), e.g. to bring a "down" server back.
+        pub fn start_on(port: u16) -> Self {
+            let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
             let addr = listener.local_addr().unwrap();
             let shared = Arc::new(Mutex::new(Shared::default()));
             let mut server = Server::new(Conn {

@@ -371,3 +371,120 @@ async fn with_no_configuration_file_the_defaults_apply() {
         "a warning, not an error"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_smtp_password_is_never_printed() {
+    const SECRET: &str = "Tr0ub4dor&3-never-print-me";
+    let env = Env::new().await;
+    let text = std::fs::read_to_string(&env.config).unwrap().replace(
+        "tls = \"none\"",
+        "tls = \"none\"\nusername = \"monitor\"\npassword_env = \"IP_MONITOR_SMTP_PASSWORD\"",
+    );
+    std::fs::write(&env.config, text).unwrap();
+    let forms = [
+        SECRET.to_owned(),
+        b64(format!("\0monitor\0{SECRET}").as_bytes()),
+        b64(SECRET.as_bytes()),
+    ];
+    let mut printed = String::new();
+    let capture = |printed: &mut String, out: Output| {
+        printed.push_str(&String::from_utf8_lossy(&out.stdout));
+        printed.push_str(&String::from_utf8_lossy(&out.stderr));
+    };
+    let with_secret = |args: &[&str]| {
+        env.cmd(args)
+            .env("IP_MONITOR_SMTP_PASSWORD", SECRET)
+            .env("RUST_LOG", "trace")
+            .output()
+            .unwrap()
+    };
+    // The test server offers no AUTH, so sending fails: the errors are printed too.
+    for args in [
+        &["--help"][..],
+        &["status"],
+        &["status", "--json"],
+        &["check"],
+        &["check", "--json"],
+        &["test", "--ip", "81.2.69.200"],
+        &["recipients"],
+        &["history"],
+    ] {
+        capture(&mut printed, with_secret(args));
+    }
+    let mut run = env
+        .cmd(&["run"])
+        .env("IP_MONITOR_SMTP_PASSWORD", SECRET)
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read its output while it runs (trace logging would fill a pipe nobody reads).
+    let (stdout, stderr) = (run.stdout.take().unwrap(), run.stderr.take().unwrap());
+    let readers = [stdout_reader(stdout), stdout_reader(stderr)];
+    std::thread::sleep(Duration::from_secs(2));
+    Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(run.wait().unwrap().success());
+    for r in readers {
+        printed.push_str(&r.join().unwrap());
+    }
+    // A bad configuration next to the secret.
+    let bad = env.dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "[smtp]\nhost = \"mail.example.com\"\ntls = \"none\"\nusername = \"monitor\"\npassword_env = \"IP_MONITOR_SMTP_PASSWORD\"\n",
+    )
+    .unwrap();
+    capture(
+        &mut printed,
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&bad)
+            .arg("status")
+            .env("IP_MONITOR_SMTP_PASSWORD", SECRET)
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        printed.contains("trace") || printed.contains("TRACE"),
+        "trace logging was on"
+    );
+    for form in &forms {
+        assert!(
+            !printed.contains(form.as_str()),
+            "the password was printed as {form:?}"
+        );
+    }
+}
+
+fn stdout_reader(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
+
+fn b64(bytes: &[u8]) -> String {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(A[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
