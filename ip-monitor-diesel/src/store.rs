@@ -169,6 +169,26 @@ pub(crate) fn sqlite_path(url: &str) -> Option<&str> {
         .or_else(|| url.strip_prefix("sqlite:"))
 }
 
+/// A PostgreSQL session whose client froze inside a transaction (SIGSTOP, a paused VM) is
+/// ended by the server after this long, so its row locks cannot block a lease takeover.
+#[cfg(feature = "postgres")]
+const PG_IDLE_IN_TRANSACTION_TIMEOUT: &str = "5s";
+
+#[cfg(feature = "postgres")]
+#[derive(Debug)]
+struct PgSession;
+
+#[cfg(feature = "postgres")]
+impl r2d2::CustomizeConnection<diesel::PgConnection, r2d2::Error> for PgSession {
+    fn on_acquire(&self, conn: &mut diesel::PgConnection) -> Result<(), r2d2::Error> {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute(&format!(
+            "SET idle_in_transaction_session_timeout = '{PG_IDLE_IN_TRANSACTION_TIMEOUT}'"
+        ))
+        .map_err(r2d2::Error::QueryError)
+    }
+}
+
 #[cfg(feature = "sqlite")]
 #[derive(Debug)]
 struct SqlitePragmas;
@@ -306,6 +326,7 @@ impl DieselStoreBuilder {
             .max_size(self.pool_size)
             .min_idle(Some(1))
             .connection_timeout(self.connect_timeout)
+            .connection_customizer(Box::new(PgSession))
             .build(ConnectionManager::<diesel::PgConnection>::new(url))
             .map_err(|e| connect_err(Box::new(e)))?;
         let mut conn = pool.get().map_err(|e| connect_err(Box::new(e)))?;
