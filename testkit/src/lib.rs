@@ -350,6 +350,7 @@ pub mod smtp {
     struct Shared {
         messages: Vec<Received>,
         rules: HashMap<String, (u16, String)>,
+        delay: Duration,
     }
 
     #[derive(Clone)]
@@ -388,6 +389,8 @@ pub mod smtp {
         }
 
         fn data_end(&mut self) -> Response {
+            let delay = self.shared.lock().unwrap().delay;
+            std::thread::sleep(delay);
             let message = std::mem::take(&mut self.current);
             self.shared.lock().unwrap().messages.push(message);
             mailin_embedded::response::OK
@@ -434,6 +437,11 @@ pub mod smtp {
                 .unwrap()
                 .rules
                 .insert(email.to_ascii_lowercase(), (code, text.to_owned()));
+        }
+
+        /// Take this long before accepting each message (after its data arrived).
+        pub fn set_delay(&self, delay: Duration) {
+            self.shared.lock().unwrap().delay = delay;
         }
 
         /// Every message accepted so far.

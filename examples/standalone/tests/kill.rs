@@ -1,0 +1,255 @@
+//! Kill at every step: `ip-monitor run` is SIGKILLed at random moments — after a change
+//! commits, after deliveries are claimed, after the SMTP server accepted a message but before
+//! it was marked sent — and restarted, while the address keeps changing. On SQLite and on
+//! PostgreSQL. Afterwards: every delivery is sent or superseded (none pending, in flight or
+//! failed), everything marked sent really arrived, the latest address reached every active
+//! recipient, and duplicates are counted: a message arrives twice only when a kill abandoned
+//! its send after the server had it (checked per delivery against its claimed attempts).
+//!
+//! `IP_MONITOR_KILLS` sets the number of kills per backend (default 200).
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use ip_monitor_core::{ChangeKind, DeliveryState, StateStore};
+use ip_monitor_diesel::DieselStore;
+use ip_monitor_testkit::smtp::SmtpServer;
+use ip_monitor_testkit::{Behavior, HttpServer};
+use mail_parser::MessageParser;
+
+const BIN: &str = env!("CARGO_BIN_EXE_ip-monitor");
+const ACTIVE: usize = 30;
+
+fn kills() -> usize {
+    std::env::var("IP_MONITOR_KILLS")
+        .ok()
+        .and_then(|k| k.parse().ok())
+        .unwrap_or(200)
+}
+
+fn setup_staff(db: &str) {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+    let rows: Vec<String> = (0..ACTIVE)
+        .map(|i| format!("('staff{i}@example.com', 'Staff {i}', false, false)"))
+        .collect();
+    let sql = format!(
+        "CREATE TABLE staff (email TEXT, name TEXT, is_delete BOOLEAN NOT NULL, is_lock BOOLEAN NOT NULL);
+         INSERT INTO staff VALUES {}, ('gone@example.com', 'G', true, false), ('locked@example.com', 'L', false, true);",
+        rows.join(", ")
+    );
+    if let Some(path) = db.strip_prefix("sqlite://") {
+        diesel::SqliteConnection::establish(path)
+            .unwrap()
+            .batch_execute(&sql)
+            .unwrap();
+    } else {
+        diesel::PgConnection::establish(db)
+            .unwrap()
+            .batch_execute(&sql)
+            .unwrap();
+    }
+}
+
+fn write_config(path: &Path, db: &str, source: &HttpServer, smtp: &SmtpServer) {
+    std::fs::write(
+        path,
+        format!(
+            r#"
+interval = "1h"
+probe_interval = "100ms"
+control_poll = "100ms"
+heartbeat = "100ms"
+shutdown_grace = "2s"
+[sources]
+strategy = "first"
+timeout = "1s"
+[[sources.list]]
+kind = "http"
+url = "{}"
+[store]
+url = "{db}"
+[delivery]
+parallelism = 4
+retry_initial = "200ms"
+retry_max = "1s"
+[smtp]
+host = "127.0.0.1"
+port = {}
+tls = "none"
+from = "IP Monitor <noreply@example.com>"
+timeout = "5s"
+"#,
+            source.url(),
+            smtp.addr.port()
+        ),
+    )
+    .unwrap();
+}
+
+/// `(recipient, url)` → how many messages arrived.
+fn received(smtp: &SmtpServer) -> HashMap<(String, String), usize> {
+    let mut map = HashMap::new();
+    for m in smtp.messages() {
+        let parsed = MessageParser::default()
+            .parse(&m.data)
+            .expect("message parses");
+        let text = parsed.body_text(0).expect("text part").into_owned();
+        let url = text
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .expect("the link")
+            .to_owned();
+        for to in &m.to {
+            *map.entry((to.clone(), url.clone())).or_insert(0) += 1;
+        }
+    }
+    map
+}
+
+async fn kill_at_every_step(db: String) {
+    setup_staff(&db);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ip-monitor.toml");
+    let source = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.100")).await;
+    let smtp = SmtpServer::start();
+    // A server that takes a moment per message keeps deliveries in flight when kills land.
+    smtp.set_delay(Duration::from_millis(25));
+    write_config(&config, &db, &source, &smtp);
+    let spawn = || {
+        Command::new(BIN)
+            .current_dir(dir.path())
+            .arg("--config")
+            .arg(&config)
+            .arg("run")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let total = kills();
+    let started = Instant::now();
+    let mut address = 100;
+    for k in 0..total {
+        if k % 5 == 2 {
+            address += 1;
+            source.set(Behavior::ok(&format!("81.2.69.{address}")));
+        }
+        let mut child = spawn();
+        std::thread::sleep(Duration::from_millis(fastrand::u64(0..700)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    let kill_phase = started.elapsed();
+
+    // A last change, then a clean run until the outbox is empty.
+    address += 1;
+    let last_url = format!("http://81.2.69.{address}:8008/");
+    source.set(Behavior::ok(&format!("81.2.69.{address}")));
+    let mut child = spawn();
+    let store = DieselStore::connect(&db).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let latest = store.history(1).await.unwrap();
+        let counts = store.delivery_counts().await.unwrap();
+        if latest.first().is_some_and(|c| c.url == last_url)
+            && counts.pending + counts.in_flight == 0
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the outbox did not drain: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+
+    // Verify.
+    let got = received(&smtp);
+    let history = store.history(100_000).await.unwrap();
+    let mut sent_rows = 0;
+    let mut superseded = 0;
+    for change in history.iter().filter(|c| c.kind == ChangeKind::Change) {
+        for d in store.deliveries(change.id).await.unwrap() {
+            let key = (d.recipient.email().to_owned(), d.url.clone());
+            let arrived = got.get(&key).copied().unwrap_or(0);
+            // A message can only arrive twice if a claim was abandoned by a kill and the
+            // delivery claimed again: never more copies than attempts.
+            assert!(
+                arrived <= d.attempts as usize,
+                "{key:?} arrived {arrived} times in {} attempts",
+                d.attempts
+            );
+            match d.state {
+                DeliveryState::Sent => {
+                    sent_rows += 1;
+                    assert!(arrived >= 1, "{key:?} marked sent but never arrived");
+                }
+                DeliveryState::Superseded => superseded += 1,
+                other => panic!("delivery {} of change {} left {other}", d.id, change.id),
+            }
+        }
+    }
+    for i in 0..ACTIVE {
+        let key = (format!("staff{i}@example.com"), last_url.clone());
+        assert!(
+            got.contains_key(&key),
+            "{key:?}: the latest address never reached an active recipient"
+        );
+    }
+    assert!(
+        got.keys().all(|(to, _)| to.starts_with("staff")),
+        "inactive staff were emailed"
+    );
+    let duplicates: usize = got.values().map(|n| n - 1).sum();
+    let counts = store.delivery_counts().await.unwrap();
+    assert_eq!(
+        (counts.pending, counts.in_flight, counts.failed),
+        (0, 0, 0),
+        "nothing left in flight"
+    );
+    // Each kill abandons at most the sends in flight (parallelism 4).
+    assert!(
+        duplicates <= total * 4,
+        "{duplicates} duplicates for {total} kills"
+    );
+    let line = format!(
+        "{}: {total} kills in {kill_phase:.0?}, {} changes, {sent_rows} deliveries sent, {superseded} superseded, \
+         0 lost, {duplicates} duplicates (each a send in flight when a kill landed)",
+        store.backend(),
+        history.len(),
+    );
+    eprintln!("{line}");
+    let at = humantime::format_rfc3339_seconds(SystemTime::now());
+    if let Ok(path) = std::env::var("IP_MONITOR_KILL_REPORT") {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        writeln!(f, "{at} {line}").unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_survives_kills_at_every_step() {
+    let dir = tempfile::tempdir().unwrap();
+    kill_at_every_step(format!("sqlite://{}", dir.path().join("kill.db").display())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(pg_tests),
+    ignore = "needs IP_MONITOR_TEST_PG_URL: run bash scripts/test.sh"
+)]
+async fn postgres_survives_kills_at_every_step() {
+    kill_at_every_step(ip_monitor_testkit::pg::fresh_database()).await;
+}
