@@ -6,7 +6,8 @@
 //! Run: `cargo run -p ip-monitor-example-axum` — settings from the environment:
 //! `APP_DATABASE_URL` (default `sqlite://app.db`), `APP_BIND` (default `127.0.0.1:8008`),
 //! `IP_MONITOR_SOURCES` (comma-separated HTTP source URLs; default the public ones),
-//! `IP_MONITOR_OUTBOX` (where messages are written as .eml files; default `outbox`).
+//! `IP_MONITOR_OUTBOX` (where messages are written as .eml files; default `outbox`),
+//! `APP_IP_MONITOR=off` (the same server without the monitor, to measure what it costs).
 
 use std::sync::Arc;
 
@@ -21,8 +22,17 @@ use serde_json::{Value, json};
 
 #[derive(Clone)]
 struct App {
-    monitor: MonitorHandle,
+    monitor: Option<MonitorHandle>,
     store: DieselStore,
+}
+
+impl App {
+    fn monitor(&self) -> Result<&MonitorHandle, (StatusCode, String)> {
+        self.monitor.as_ref().ok_or((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the monitor is off".to_owned(),
+        ))
+    }
 }
 
 fn env(key: &str, default: &str) -> String {
@@ -57,7 +67,7 @@ async fn status(State(app): State<App>) -> Result<Json<Value>, (StatusCode, Stri
 
 async fn check(State(app): State<App>) -> Result<Json<Value>, (StatusCode, String)> {
     let reports = app
-        .monitor
+        .monitor()?
         .check_now()
         .await
         .map_err(|e| (StatusCode::CONFLICT, e.to_string()))?;
@@ -120,6 +130,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     // The server has drained its requests: stop the monitor (it records `stopped`).
-    monitor.shutdown().await?;
+    if let Some(monitor) = monitor {
+        monitor.shutdown().await?;
+    }
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! The TOML configuration: every key, its default, and its validation. Errors name the file,
-//! the key and what was expected.
+//! The TOML configuration of the `ip-monitor` binary: every key, its default, and its
+//! validation. Errors name the file, the key and what was expected.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -15,17 +15,17 @@ use ip_monitor_lettre::{MessageTemplate, MessageText, Password, SmtpNotifier, Tl
 use serde::Deserialize;
 
 /// The default configuration file.
-pub(crate) const DEFAULT_PATH: &str = "ip-monitor.toml";
+pub const DEFAULT_PATH: &str = "ip-monitor.toml";
 
 /// A configuration problem: where, which key, what was expected.
 #[derive(Debug)]
-pub(crate) struct ConfigError {
+pub struct ConfigError {
     /// The file (or "built-in defaults").
-    pub(crate) file: String,
+    pub file: String,
     /// The key, when one is at fault.
-    pub(crate) key: Option<String>,
+    pub key: Option<String>,
     /// What is wrong.
-    pub(crate) message: String,
+    pub message: String,
 }
 
 impl fmt::Display for ConfigError {
@@ -157,7 +157,7 @@ struct EmailConfig {
 
 /// Who is told.
 #[derive(Debug, Clone)]
-pub(crate) enum RecipientsSetting {
+pub enum RecipientsSetting {
     /// A fixed list (`[recipients] static = [...]`; empty: nobody).
     Static(Vec<String>),
     /// A SQL query on the store's database or another.
@@ -171,7 +171,7 @@ pub(crate) enum RecipientsSetting {
 
 /// How they are told.
 #[derive(Debug, Clone)]
-pub(crate) enum NotifierSetting {
+pub enum NotifierSetting {
     /// Through an SMTP server.
     Smtp(Box<SmtpNotifier>),
     /// As `.eml` files in a directory.
@@ -180,28 +180,28 @@ pub(crate) enum NotifierSetting {
 
 /// Everything the commands need, validated.
 #[derive(Debug)]
-pub(crate) struct Settings {
+pub struct Settings {
     /// Where the settings came from.
-    pub(crate) origin: String,
+    pub origin: String,
     /// Whether a file was read.
-    pub(crate) from_file: bool,
+    pub from_file: bool,
     /// The monitor's behaviour.
-    pub(crate) monitor: MonitorConfig,
+    pub monitor: MonitorConfig,
     /// The IP sources.
-    pub(crate) sources: SourceSet,
+    pub sources: SourceSet,
     /// The store's URL.
-    pub(crate) store_url: String,
+    pub store_url: String,
     /// The recipients.
-    pub(crate) recipients: RecipientsSetting,
+    pub recipients: RecipientsSetting,
     /// The notifier.
-    pub(crate) notifier: NotifierSetting,
+    pub notifier: NotifierSetting,
     /// The message (From:, words).
-    pub(crate) template: MessageTemplate,
+    pub template: MessageTemplate,
 }
 
 impl Settings {
     /// Load `path`, or `./ip-monitor.toml` when it exists, or the built-in defaults.
-    pub(crate) fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
         let (origin, text) = match path {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
@@ -225,12 +225,16 @@ impl Settings {
                 }
             },
         };
-        let from_file = text.is_some();
-        let file: FileConfig = match text {
-            Some(t) => toml::from_str(&t).map_err(|e| toml_error(&origin, &e))?,
-            None => FileConfig::default(),
-        };
-        Settings::from_file(origin, from_file, file)
+        match text {
+            Some(t) => Settings::parse(&origin, &t),
+            None => Settings::from_file(origin, false, FileConfig::default()),
+        }
+    }
+
+    /// Parse and validate configuration `text`; errors name `origin`.
+    pub fn parse(origin: &str, text: &str) -> Result<Settings, ConfigError> {
+        let file: FileConfig = toml::from_str(text).map_err(|e| toml_error(origin, &e))?;
+        Settings::from_file(origin.to_owned(), true, file)
     }
 
     fn from_file(origin: String, from_file: bool, f: FileConfig) -> Result<Settings, ConfigError> {
@@ -451,7 +455,7 @@ impl Settings {
     }
 
     /// A configuration error about `key` in this file.
-    pub(crate) fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+    pub fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
         ConfigError {
             file: self.origin.clone(),
             key: Some(key.to_owned()),
@@ -561,8 +565,7 @@ mod tests {
     use super::*;
 
     fn load(text: &str) -> Result<Settings, ConfigError> {
-        let f: FileConfig = toml::from_str(text).map_err(|e| toml_error("t.toml", &e))?;
-        Settings::from_file("t.toml".into(), true, f)
+        Settings::parse("t.toml", text)
     }
 
     #[test]

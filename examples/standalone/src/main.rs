@@ -4,8 +4,6 @@
 //! Run: `cargo run -p ip-monitor-standalone -- [--config PATH] COMMAND` (see `--help`).
 //! Exit codes: 0 ok, 1 the check (or another operation) failed, 2 bad configuration or usage.
 
-mod config;
-
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,7 +19,7 @@ use ip_monitor_diesel::{DieselRecipients, DieselStore};
 use ip_monitor_lettre::FileNotifier;
 use serde_json::{Value, json};
 
-use crate::config::{ConfigError, NotifierSetting, RecipientsSetting, Settings};
+use ip_monitor_standalone::config::{ConfigError, NotifierSetting, RecipientsSetting, Settings};
 
 #[derive(Parser)]
 #[command(
@@ -115,11 +113,22 @@ impl From<ConfigError> for Failure {
     }
 }
 
-impl<E: std::error::Error> From<E> for Failure {
-    fn from(e: E) -> Self {
-        Failure::Failed(e.to_string())
-    }
+macro_rules! failed_from {
+    ($($t:ty),*) => {$(
+        impl From<$t> for Failure {
+            fn from(e: $t) -> Self {
+                Failure::Failed(e.to_string())
+            }
+        }
+    )*};
 }
+failed_from!(
+    CoreError,
+    ip_monitor_core::StoreError,
+    ip_monitor_core::RecipientsError,
+    ip_monitor_core::NoticeError,
+    ip_monitor_lettre::Error
+);
 
 type Outcome = Result<(), Failure>;
 

@@ -19,7 +19,16 @@ use ip_monitor_testkit::smtp::SmtpServer;
 use ip_monitor_testkit::{Behavior, HttpServer};
 use mail_parser::MessageParser;
 
-const BIN: &str = env!("CARGO_BIN_EXE_ip-monitor");
+/// The binary under test; `IP_MONITOR_BIN` runs another build of it (e.g. a copy, for a long
+/// run while the tree is rebuilt).
+fn bin() -> String {
+    std::env::var("IP_MONITOR_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_ip-monitor").to_owned())
+}
+
+/// The `n`th address of the run: all distinct, all global.
+fn address(n: usize) -> String {
+    format!("81.2.{}.{}", 69 + n / 200, 10 + n % 200)
+}
 const ACTIVE: usize = 30;
 
 fn kills() -> usize {
@@ -113,13 +122,14 @@ async fn kill_at_every_step(db: String) {
     setup_staff(&db);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("ip-monitor.toml");
-    let source = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.100")).await;
+    let mut n = 0;
+    let source = HttpServer::start("127.0.0.1:0", Behavior::ok(&address(n))).await;
     let smtp = SmtpServer::start();
     // A server that takes a moment per message keeps deliveries in flight when kills land.
     smtp.set_delay(Duration::from_millis(25));
     write_config(&config, &db, &source, &smtp);
     let spawn = || {
-        Command::new(BIN)
+        Command::new(bin())
             .current_dir(dir.path())
             .arg("--config")
             .arg(&config)
@@ -131,11 +141,10 @@ async fn kill_at_every_step(db: String) {
     };
     let total = kills();
     let started = Instant::now();
-    let mut address = 100;
     for k in 0..total {
         if k % 5 == 2 {
-            address += 1;
-            source.set(Behavior::ok(&format!("81.2.69.{address}")));
+            n += 1;
+            source.set(Behavior::ok(&address(n)));
         }
         let mut child = spawn();
         std::thread::sleep(Duration::from_millis(fastrand::u64(0..700)));
@@ -145,9 +154,9 @@ async fn kill_at_every_step(db: String) {
     let kill_phase = started.elapsed();
 
     // A last change, then a clean run until the outbox is empty.
-    address += 1;
-    let last_url = format!("http://81.2.69.{address}:8008/");
-    source.set(Behavior::ok(&format!("81.2.69.{address}")));
+    n += 1;
+    let last_url = format!("http://{}:8008/", address(n));
+    source.set(Behavior::ok(&address(n)));
     let mut child = spawn();
     let store = DieselStore::connect(&db).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
