@@ -61,7 +61,7 @@ async fn status(State(app): State<App>) -> Result<Json<Value>, (StatusCode, Stri
         .await
         .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
     Ok(Json(
-        json!({ "instance": app.monitor.status(), "deliveries": counts }),
+        json!({ "instance": app.monitor()?.status(), "deliveries": counts }),
     ))
 }
 
@@ -107,14 +107,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         env("IP_MONITOR_OUTBOX", "outbox"),
         MessageTemplate::new("IP Monitor <ip-monitor@localhost>")?,
     );
-    let monitor = Monitor::builder(
-        sources()?,
-        store.clone(),
-        DieselRecipients::new(&store),
-        notifier,
-    )
-    .build()?
-    .spawn();
+    let monitor = if env("APP_IP_MONITOR", "on") == "off" {
+        None
+    } else {
+        let monitor = Monitor::builder(
+            sources()?,
+            store.clone(),
+            DieselRecipients::new(&store),
+            notifier,
+        );
+        Some(monitor.build()?.spawn())
+    };
 
     let app = Router::new()
         .route("/", get(|| async { "the application" }))
