@@ -32,6 +32,13 @@ fn proc_rss_kib(pid: u32) -> u64 {
 }
 
 fn start(bin: &PathBuf, dir: &std::path::Path, monitor: bool, sources: &str) -> Child {
+    // The application's staff table, so the monitor's first check records and notifies.
+    ip_monitor_testkit::sql::exec(
+        &format!("sqlite://{}", dir.join("app.db").display()),
+        "CREATE TABLE staff (email TEXT, name TEXT, is_delete BOOLEAN NOT NULL DEFAULT false,
+             is_lock BOOLEAN NOT NULL DEFAULT false);
+         INSERT INTO staff (email, name) VALUES ('ana@example.com', 'Ana'), ('ben@example.com', NULL);",
+    );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -46,6 +53,7 @@ fn start(bin: &PathBuf, dir: &std::path::Path, monitor: bool, sources: &str) -> 
         .env("APP_BIND", format!("127.0.0.1:{port}"))
         .env("IP_MONITOR_SOURCES", sources)
         .env("APP_IP_MONITOR", if monitor { "on" } else { "off" })
+        .env("IP_MONITOR_OUTBOX", dir.join("outbox"))
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())

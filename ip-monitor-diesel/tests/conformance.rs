@@ -13,22 +13,7 @@ const STAFF_SQLITE: &str = "CREATE TABLE staff (id INTEGER PRIMARY KEY, email TE
 
 /// Run setup statements on the store's database, as the application would have.
 fn exec(store: &DieselStore, statements: &[&str]) {
-    use diesel::Connection;
-    use diesel::connection::SimpleConnection;
-    let url = store.url();
-    let sql = statements.join(";\n");
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        diesel::SqliteConnection::establish(path)
-            .unwrap()
-            .batch_execute(&sql)
-            .unwrap();
-    } else {
-        #[cfg(feature = "postgres")]
-        diesel::PgConnection::establish(&url)
-            .unwrap()
-            .batch_execute(&sql)
-            .unwrap();
-    }
+    ip_monitor_testkit::sql::exec(&store.url(), &statements.join(";\n"));
 }
 
 fn expected() -> Vec<Recipient> {

@@ -251,25 +251,10 @@ fn staff_rows() -> String {
 }
 
 fn setup(store: &DieselStore, statements: &[&str]) {
-    use diesel::Connection;
-    use diesel::connection::SimpleConnection;
-    let url = store.url();
     let rows = staff_rows();
     let mut sql: Vec<&str> = statements.to_vec();
     sql.push(&rows);
-    let sql = sql.join(";\n");
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        diesel::SqliteConnection::establish(path)
-            .unwrap()
-            .batch_execute(&sql)
-            .unwrap();
-    } else {
-        #[cfg(feature = "postgres")]
-        diesel::PgConnection::establish(&url)
-            .unwrap()
-            .batch_execute(&sql)
-            .unwrap();
-    }
+    ip_monitor_testkit::sql::exec(&store.url(), &sql.join(";\n"));
 }
 
 /// Whether another connection holds the SQLite file's write lock right now.

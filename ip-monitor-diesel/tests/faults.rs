@@ -3,10 +3,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use diesel::Connection;
-use diesel::connection::SimpleConnection;
 use ip_monitor_core::*;
 use ip_monitor_diesel::DieselStore;
+use ip_monitor_testkit::sql::exec;
 
 fn people(n: usize) -> Vec<Recipient> {
     (0..n)
@@ -21,21 +20,6 @@ fn change(address: &str) -> NewChange {
         previous: None,
         url: format!("http://{address}:8008/"),
         kind: ChangeKind::Change,
-    }
-}
-
-fn exec(url: &str, sql: &str) {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        diesel::SqliteConnection::establish(path)
-            .unwrap()
-            .batch_execute(sql)
-            .unwrap();
-    } else {
-        #[cfg(feature = "postgres")]
-        diesel::PgConnection::establish(url)
-            .unwrap()
-            .batch_execute(sql)
-            .unwrap();
     }
 }
 

@@ -463,6 +463,29 @@ pub mod smtp {
     }
 }
 
+/// SQL on an application database, as the application itself would run it (tables such as
+/// `staff` that the monitor only reads).
+#[cfg(feature = "sql")]
+pub mod sql {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+
+    /// Run `sql` (one or more statements) on the database at `url`: `sqlite://PATH` or
+    /// `postgres://…`. Panics on failure.
+    pub fn exec(url: &str, sql: &str) {
+        match url.strip_prefix("sqlite://") {
+            Some(path) => diesel::SqliteConnection::establish(path)
+                .expect("open the SQLite database")
+                .batch_execute(sql)
+                .expect("run the SQL"),
+            None => diesel::PgConnection::establish(url)
+                .expect("connect to PostgreSQL")
+                .batch_execute(sql)
+                .expect("run the SQL"),
+        }
+    }
+}
+
 /// Drives an example web server that embeds the monitor (axum, actix-web): starts it on
 /// 127.0.0.1 with loopback IP sources and an SQLite database holding a `staff` table, calls
 /// its two routes, sends SIGTERM, and checks the store recorded `stopped`.
@@ -473,7 +496,6 @@ pub mod embedded {
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
-    use diesel::connection::SimpleConnection;
     use diesel::{Connection, QueryableByName, RunQueryDsl, SqliteConnection};
     use serde_json::Value;
 
@@ -509,15 +531,13 @@ pub mod embedded {
         let dir = std::env::temp_dir().join(format!("ip-monitor-example-{}", fastrand::u64(..)));
         std::fs::create_dir_all(&dir).unwrap();
         let db = dir.join("app.db");
-        SqliteConnection::establish(db.to_str().unwrap())
-            .unwrap()
-            .batch_execute(
+        crate::sql::exec(
+            &format!("sqlite://{}", db.display()),
                 "CREATE TABLE staff (email TEXT, name TEXT, is_delete BOOLEAN NOT NULL DEFAULT false,
                      is_lock BOOLEAN NOT NULL DEFAULT false);
                  INSERT INTO staff (email, name) VALUES ('ana@example.com', 'Ana'), ('ben@example.com', NULL);
                  INSERT INTO staff (email, name, is_lock) VALUES ('locked@example.com', 'L', true);",
-            )
-            .unwrap();
+        );
         let a = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.160")).await;
         let b = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.160")).await;
         let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -271,29 +271,7 @@ impl Monitor {
 
     /// Start the loop on the current tokio runtime.
     pub fn spawn(self) -> MonitorHandle {
-        let (commands, rx) = mpsc::channel(16);
-        let (events, _) = broadcast::channel(256);
-        let now = self.shared.clock.now();
-        let initial = InstanceStatus {
-            holder: self.shared.holder.clone(),
-            state: RunState::Running,
-            leader: false,
-            started_at: now,
-            heartbeat_at: now,
-            current: Vec::new(),
-            last_check_at: None,
-            next_check_at: None,
-            last_error: None,
-            sources: Vec::new(),
-        };
-        let (status_tx, status) = watch::channel(initial.clone());
-        let runner = runner::Runner::new(
-            Arc::clone(&self.shared),
-            rx,
-            events.clone(),
-            status_tx,
-            initial,
-        );
+        let (runner, commands, events, status) = self.runner();
         let task = tokio::spawn(runner.run());
         MonitorHandle {
             inner: Arc::new(HandleInner {

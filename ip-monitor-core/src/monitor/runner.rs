@@ -453,35 +453,10 @@ impl Runner {
         let recipients = if current.is_none() && !self.shared.config.notify_on_first {
             RecipientList::default()
         } else {
-            self.shared.recipients.active().await?
+            self.active_recipients().await?
         };
-        for rejected in &recipients.rejected {
-            tracing::error!("{rejected}");
-            self.emit(Event::RecipientRejected(rejected.clone()));
-        }
-        if recipients.valid.is_empty() && (current.is_some() || self.shared.config.notify_on_first)
-        {
-            tracing::warn!(%family, "no active recipients: the change is recorded but nobody is told");
-        }
-        let lease = self
-            .lease
-            .clone()
-            .ok_or(Error::NotLeader { holder: None })?;
         let change = self
-            .shared
-            .store
-            .record_change(
-                &lease,
-                self.shared.clock.now(),
-                NewChange {
-                    family,
-                    address,
-                    previous: current,
-                    url: self.shared.template.render(address),
-                    kind: ChangeKind::Change,
-                },
-                &recipients.valid,
-            )
+            .record(family, address, current, ChangeKind::Change, &recipients)
             .await?;
         tracing::info!(%family, %address, previous = ?current, deliveries = change.deliveries, "address changed");
         self.families[index].current = Some(address);
@@ -491,6 +466,33 @@ impl Runner {
         report.change = Some(change);
         report.rejected_recipients = recipients.rejected;
         Ok(())
+    }
+
+    /// Record a change (or test) of `address` with one delivery per valid recipient.
+    async fn record(
+        &mut self,
+        family: Family,
+        address: IpAddr,
+        previous: Option<IpAddr>,
+        kind: ChangeKind,
+        recipients: &RecipientList,
+    ) -> Result<Change> {
+        let lease = self
+            .lease
+            .clone()
+            .ok_or(Error::NotLeader { holder: None })?;
+        let change = NewChange {
+            family,
+            address,
+            previous,
+            url: self.shared.template.render(address),
+            kind,
+        };
+        Ok(self
+            .shared
+            .store
+            .record_change(&lease, self.shared.clock.now(), change, &recipients.valid)
+            .await?)
     }
 
     /// The active recipients, with skipped rows logged and reported.
@@ -817,24 +819,13 @@ impl Runner {
         self.lease_for_once().await?;
         self.next_heartbeat = Instant::now() + self.shared.config.heartbeat;
         let recipients = self.active_recipients().await?;
-        let lease = self
-            .lease
-            .clone()
-            .ok_or(Error::NotLeader { holder: None })?;
         let change = self
-            .shared
-            .store
-            .record_change(
-                &lease,
-                self.shared.clock.now(),
-                NewChange {
-                    family: Family::of(&address),
-                    address,
-                    previous: None,
-                    url: self.shared.template.render(address),
-                    kind: ChangeKind::Test,
-                },
-                &recipients.valid,
+            .record(
+                Family::of(&address),
+                address,
+                None,
+                ChangeKind::Test,
+                &recipients,
             )
             .await?;
         self.emit(Event::Changed(change.clone()));
