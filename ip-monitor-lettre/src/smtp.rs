@@ -127,6 +127,7 @@ pub struct SmtpNotifierBuilder {
     timeout: Duration,
     pool_size: u32,
     template: Option<MessageTemplate>,
+    roots: Vec<Vec<u8>>,
 }
 
 impl SmtpNotifier {
@@ -140,6 +141,7 @@ impl SmtpNotifier {
             timeout: Duration::from_secs(30),
             pool_size: 8,
             template: None,
+            roots: Vec::new(),
         }
     }
 
@@ -186,6 +188,13 @@ impl SmtpNotifierBuilder {
         self
     }
 
+    /// Also trust the certificate authorities in `pem` (e.g. a company CA), besides the
+    /// public web PKI roots. Checked by [`build`](Self::build).
+    pub fn add_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.roots.push(pem.into());
+        self
+    }
+
     /// The From: address and the words (required).
     pub fn template(mut self, template: MessageTemplate) -> Self {
         self.template = Some(template);
@@ -218,6 +227,17 @@ impl SmtpNotifierBuilder {
         let credentials = self
             .credentials
             .map(|(user, Password(password))| Credentials::new(user, password));
+        for pem in &self.roots {
+            use rustls::pki_types::CertificateDer;
+            use rustls::pki_types::pem::PemObject;
+            let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(pem).collect();
+            if !certs.is_ok_and(|c| !c.is_empty()) {
+                return Err(Error::Config {
+                    key: "root_certificates",
+                    message: "expected PEM certificates (-----BEGIN CERTIFICATE-----)".to_owned(),
+                });
+            }
+        }
         let pool = Pool::new(
             host.clone(),
             port,
@@ -225,6 +245,7 @@ impl SmtpNotifierBuilder {
             credentials,
             self.timeout,
             self.pool_size,
+            self.roots,
         );
         Ok(SmtpNotifier {
             pool: Arc::new(pool),
@@ -237,8 +258,10 @@ impl SmtpNotifierBuilder {
     }
 }
 
-/// Classify a failure: a 5xx reply is permanent; 4xx replies, network errors, TLS trouble
-/// and timeouts are transient.
+/// Classify a failure: a 5xx reply to the message or its recipient is permanent; 4xx
+/// replies, network errors, TLS trouble, timeouts and any failure setting up the session
+/// (a wrong password, a server without STARTTLS) are transient, so fixing the server or the
+/// configuration still delivers what is pending.
 fn classify(error: SendError) -> NotifyError {
     if error.is_permanent() {
         NotifyError::permanent(error)

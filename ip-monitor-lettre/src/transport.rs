@@ -31,6 +31,10 @@ const CHECK_IDLE_AFTER: Duration = Duration::from_secs(30);
 pub(crate) enum SendError {
     #[error(transparent)]
     Smtp(#[from] lettre::transport::smtp::Error),
+    /// Setting up the session failed (greeting, STARTTLS, TLS, AUTH): a problem of the
+    /// server or the configuration, not of the recipient, so never permanent for them.
+    #[error("setting up the SMTP session: {0}")]
+    Session(lettre::transport::smtp::Error),
     #[error("connecting to {server}: {source}")]
     Connect { server: String, source: io::Error },
     #[error("TLS: {0}")]
@@ -56,6 +60,8 @@ pub(crate) struct Pool {
     permits: Semaphore,
     idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
     tls_config: Option<Arc<rustls::ClientConfig>>,
+    /// Extra trusted roots (PEM), e.g. a private CA.
+    roots: Vec<Vec<u8>>,
 }
 
 impl fmt::Debug for Pool {
@@ -77,13 +83,22 @@ impl Pool {
         credentials: Option<Credentials>,
         timeout: Duration,
         size: u32,
+        roots: Vec<Vec<u8>>,
     ) -> Self {
         let tls_config = (tls == Tls::Wrapper).then(|| {
-            let roots =
+            use rustls::pki_types::CertificateDer;
+            use rustls::pki_types::pem::PemObject;
+            let mut store =
                 rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+            for pem in &roots {
+                // Validated by the builder.
+                for cert in CertificateDer::pem_slice_iter(pem).flatten() {
+                    let _ = store.add(cert);
+                }
+            }
             Arc::new(
                 rustls::ClientConfig::builder()
-                    .with_root_certificates(roots)
+                    .with_root_certificates(store)
                     .with_no_client_auth(),
             )
         });
@@ -97,6 +112,7 @@ impl Pool {
             permits: Semaphore::new(size.max(1) as usize),
             idle: Mutex::new(Vec::new()),
             tls_config,
+            roots,
         }
     }
 
@@ -165,6 +181,13 @@ impl Pool {
     }
 
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
+        self.open().await.map_err(|e| match e {
+            SendError::Smtp(e) => SendError::Session(e),
+            other => other,
+        })
+    }
+
+    async fn open(&self) -> Result<AsyncSmtpConnection, SendError> {
         let server = format!(
             "{}:{}",
             self.host.trim_start_matches('[').trim_end_matches(']'),
@@ -194,8 +217,13 @@ impl Pool {
             None => AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?,
         };
         if self.tls == Tls::StartTls {
-            let params = TlsParameters::new(host.to_owned())?;
-            conn.starttls(params, &self.hello).await?;
+            let mut params = TlsParameters::builder(host.to_owned());
+            for pem in &self.roots {
+                params = params.add_root_certificate(
+                    lettre::transport::smtp::client::Certificate::from_pem(pem)?,
+                );
+            }
+            conn.starttls(params.build_rustls()?, &self.hello).await?;
         }
         if let Some(credentials) = &self.credentials {
             conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)

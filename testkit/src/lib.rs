@@ -208,6 +208,13 @@ impl HttpServer {
     }
 }
 
+/// A file of test TLS material in `testkit/fixtures` (see its README).
+pub fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(name)
+}
+
 /// A port on 127.0.0.1 with nothing listening.
 pub async fn refused_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -413,6 +420,16 @@ pub mod smtp {
 
         /// Start on 127.0.0.1:`port` (0: a free one), e.g. to bring a "down" server back.
         pub fn start_on(port: u16) -> Self {
+            Self::start_with(port, false)
+        }
+
+        /// Start on 127.0.0.1 offering STARTTLS with the test certificate
+        /// (`fixtures/cert.pem`, signed by `fixtures/ca.pem`).
+        pub fn start_starttls() -> Self {
+            Self::start_with(0, true)
+        }
+
+        fn start_with(port: u16, starttls: bool) -> Self {
             let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
             let addr = listener.local_addr().unwrap();
             let shared = Arc::new(Mutex::new(Shared::default()));
@@ -424,6 +441,14 @@ pub mod smtp {
                 .with_name("ip-monitor-test")
                 .with_num_threads(8)
                 .with_tcp_listener(listener);
+            if starttls {
+                server
+                    .with_ssl(mailin_embedded::SslConfig::SelfSigned {
+                        cert_path: crate::fixture("cert.pem").display().to_string(),
+                        key_path: crate::fixture("key.pem").display().to_string(),
+                    })
+                    .expect("load the test certificate");
+            }
             std::thread::spawn(move || {
                 let _ = server.serve();
             });
@@ -437,6 +462,48 @@ pub mod smtp {
                 .unwrap()
                 .rules
                 .insert(email.to_ascii_lowercase(), (code, text.to_owned()));
+        }
+
+        /// Put an implicit-TLS front (port-465 style) before this server, with the test
+        /// certificate; returns its address. Runs on the current tokio runtime.
+        pub async fn implicit_tls_front(&self) -> SocketAddr {
+            use rustls::pki_types::pem::PemObject;
+            use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+            let certs: Vec<CertificateDer<'static>> =
+                CertificateDer::pem_file_iter(crate::fixture("cert.pem"))
+                    .expect("read the test certificate")
+                    .collect::<Result<_, _>>()
+                    .expect("parse the test certificate");
+            let key =
+                PrivateKeyDer::from_pem_file(crate::fixture("key.pem")).expect("read the test key");
+            let config = rustls::ServerConfig::builder()
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .expect("a server TLS configuration");
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind loopback");
+            let front = listener.local_addr().unwrap();
+            let backend = self.addr;
+            tokio::spawn(async move {
+                loop {
+                    let Ok((tcp, _)) = listener.accept().await else {
+                        return;
+                    };
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
+                            return;
+                        };
+                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+                    });
+                }
+            });
+            front
         }
 
         /// Take this long before accepting each message (after its data arrived).

@@ -128,6 +128,7 @@ struct SmtpConfig {
     #[serde(with = "humantime_serde")]
     timeout: Option<Duration>,
     pool_size: Option<u32>,
+    ca_file: Option<PathBuf>,
 }
 
 impl fmt::Debug for SmtpConfig {
@@ -402,6 +403,15 @@ impl Settings {
                 }
                 if let Some(t) = smtp.timeout {
                     b = b.timeout(t);
+                }
+                if let Some(path) = &smtp.ca_file {
+                    let pem = std::fs::read(path).map_err(|e| {
+                        err(
+                            "smtp.ca_file",
+                            format!("cannot read {}: {e}", path.display()),
+                        )
+                    })?;
+                    b = b.add_root_certificates(pem);
                 }
                 let password = match (&smtp.password_env, &smtp.password_file) {
                     (Some(var), None) => Some(
