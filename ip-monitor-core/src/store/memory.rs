@@ -1,4 +1,4 @@
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
@@ -28,6 +28,10 @@ struct Inner {
     current: HashMap<Family, CurrentAddress>,
     changes: BTreeMap<i64, Change>,
     deliveries: BTreeMap<i64, Delivery>,
+    /// Pending deliveries by due time: claims read the front instead of scanning.
+    due: BTreeSet<(SystemTime, i64)>,
+    /// In-flight deliveries (a few per holder): orphans of a dead holder are found here.
+    in_flight: BTreeSet<i64>,
     next_change: i64,
     next_delivery: i64,
     lease: Option<Lease>,
@@ -86,10 +90,18 @@ impl StateStore for MemoryStore {
                 .filter(|c| c.family == change.family && c.kind == ChangeKind::Change)
                 .map(|c| c.id)
                 .collect();
-            for d in inner.deliveries.values_mut() {
+            let Inner {
+                deliveries,
+                due,
+                in_flight,
+                ..
+            } = &mut *inner;
+            for d in deliveries.values_mut() {
                 if stale.contains(&d.change_id)
                     && matches!(d.state, DeliveryState::Pending | DeliveryState::InFlight)
                 {
+                    due.remove(&(d.next_attempt_at, d.id));
+                    in_flight.remove(&d.id);
                     d.state = DeliveryState::Superseded;
                 }
             }
@@ -111,6 +123,7 @@ impl StateStore for MemoryStore {
             }
             inner.next_delivery += 1;
             let did = inner.next_delivery;
+            inner.due.insert((now, did));
             inner.deliveries.insert(
                 did,
                 Delivery {
@@ -164,20 +177,33 @@ impl StateStore for MemoryStore {
     ) -> Result<Vec<Delivery>, StoreError> {
         let mut inner = self.lock();
         inner.check_lease(lease, now)?;
-        let mut due: Vec<(SystemTime, i64)> = inner
-            .deliveries
-            .values()
-            .filter(|d| match d.state {
-                DeliveryState::Pending => d.next_attempt_at <= now,
-                DeliveryState::InFlight => d.fence != Some(lease.fence),
-                _ => false,
-            })
-            .map(|d| (d.next_attempt_at, d.id))
+        // Orphans of an older fence first, then pending ones by due time.
+        let mut ids: Vec<i64> = inner
+            .in_flight
+            .iter()
+            .copied()
+            .filter(|id| inner.deliveries[id].fence != Some(lease.fence))
+            .take(limit)
             .collect();
-        due.sort();
-        let mut claimed = Vec::new();
-        for (_, id) in due.into_iter().take(limit) {
-            let d = inner.deliveries.get_mut(&id).expect("listed above");
+        let room = limit - ids.len();
+        ids.extend(
+            inner
+                .due
+                .range(..=(now, i64::MAX))
+                .take(room)
+                .map(|(_, id)| *id),
+        );
+        let mut claimed = Vec::with_capacity(ids.len());
+        for id in ids {
+            let Inner {
+                deliveries,
+                due,
+                in_flight,
+                ..
+            } = &mut *inner;
+            let d = deliveries.get_mut(&id).expect("indexed deliveries exist");
+            due.remove(&(d.next_attempt_at, id));
+            in_flight.insert(id);
             d.state = DeliveryState::InFlight;
             d.fence = Some(lease.fence);
             d.attempts += 1;
@@ -207,6 +233,7 @@ impl StateStore for MemoryStore {
             return Err(StoreError::LeaseLost);
         }
         let superseded = d.state == DeliveryState::Superseded;
+        let mut due_at = None;
         match update {
             DeliveryUpdate::Sent => {
                 d.state = DeliveryState::Sent;
@@ -217,6 +244,7 @@ impl StateStore for MemoryStore {
                 if !superseded {
                     d.state = DeliveryState::Pending;
                     d.next_attempt_at = at;
+                    due_at = Some(at);
                 }
                 d.last_error = Some(error);
             }
@@ -227,22 +255,24 @@ impl StateStore for MemoryStore {
                 d.last_error = Some(error);
             }
         }
+        inner.in_flight.remove(&id);
+        if let Some(at) = due_at {
+            inner.due.insert((at, id));
+        }
         Ok(())
     }
 
     async fn next_delivery_at(&self, lease: &Lease) -> Result<Option<SystemTime>, StoreError> {
-        Ok(self
-            .lock()
-            .deliveries
-            .values()
-            .filter_map(|d| match d.state {
-                DeliveryState::Pending => Some(d.next_attempt_at),
-                DeliveryState::InFlight if d.fence != Some(lease.fence) => {
-                    Some(SystemTime::UNIX_EPOCH)
-                }
-                _ => None,
-            })
-            .min())
+        let inner = self.lock();
+        let orphan = inner
+            .in_flight
+            .iter()
+            .any(|id| inner.deliveries[id].fence != Some(lease.fence));
+        Ok(if orphan {
+            Some(SystemTime::UNIX_EPOCH)
+        } else {
+            inner.due.first().map(|(at, _)| *at)
+        })
     }
 
     async fn deliveries(&self, change_id: i64) -> Result<Vec<Delivery>, StoreError> {
