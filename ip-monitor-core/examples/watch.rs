@@ -4,7 +4,6 @@
 //! Run: `cargo run -p ip-monitor-core --example watch -- ana@example.com ben@example.com`
 //! (stop with Ctrl-C). Needs internet access to reach ipify, icanhazip and Cloudflare.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use ip_monitor_core::*;
@@ -15,12 +14,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if recipients.is_empty() {
         eprintln!("warning: no recipients given; changes are recorded but nobody is told");
     }
-    let sources = SourceSet::new(vec![
-        Arc::new(HttpIpSource::ipify()?) as Arc<dyn IpSource>,
-        Arc::new(HttpIpSource::icanhazip()?),
-        Arc::new(HttpIpSource::cloudflare_trace()?),
-    ])
-    .timeout(Duration::from_secs(5));
+    let sources = SourceSet::new(HttpIpSource::public_defaults()?).timeout(Duration::from_secs(5));
     let notifier = RecordingNotifier::new();
     let handle = Monitor::builder(
         sources,

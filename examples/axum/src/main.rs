@@ -45,11 +45,7 @@ fn sources() -> Result<SourceSet, Box<dyn std::error::Error>> {
             .split(',')
             .map(|u| Ok(Arc::new(HttpIpSource::builder(u.trim()).build()?) as Arc<dyn IpSource>))
             .collect::<Result<_, ip_monitor_core::SourceError>>()?,
-        Err(_) => vec![
-            Arc::new(HttpIpSource::ipify()?),
-            Arc::new(HttpIpSource::icanhazip()?),
-            Arc::new(HttpIpSource::cloudflare_trace()?),
-        ],
+        Err(_) => HttpIpSource::public_defaults()?,
     };
     Ok(SourceSet::new(list))
 }

@@ -296,14 +296,8 @@ impl Settings {
             );
         }
         if list.is_empty() {
-            let defaults = [
-                HttpIpSource::ipify(),
-                HttpIpSource::icanhazip(),
-                HttpIpSource::cloudflare_trace(),
-            ];
-            for s in defaults {
-                list.push(Arc::new(s.map_err(|e| err("sources.list", e.to_string()))?));
-            }
+            list =
+                HttpIpSource::public_defaults().map_err(|e| err("sources.list", e.to_string()))?;
         }
         let mut sources = SourceSet::new(list)
             .strategy(strategy)

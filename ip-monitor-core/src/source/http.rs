@@ -98,6 +98,22 @@ impl HttpIpSource {
             .build()
     }
 
+    /// The public services used when nothing else is configured: ipify, icanhazip and
+    /// Cloudflare's trace, in that order (with the default quorum, two must agree).
+    ///
+    /// ```
+    /// let sources = ip_monitor_core::HttpIpSource::public_defaults().unwrap();
+    /// let names: Vec<_> = sources.iter().map(|s| s.name().to_owned()).collect();
+    /// assert_eq!(names, ["ipify", "icanhazip", "cloudflare-trace"]);
+    /// ```
+    pub fn public_defaults() -> Result<Vec<std::sync::Arc<dyn IpSource>>, SourceError> {
+        Ok(vec![
+            std::sync::Arc::new(Self::ipify()?),
+            std::sync::Arc::new(Self::icanhazip()?),
+            std::sync::Arc::new(Self::cloudflare_trace()?),
+        ])
+    }
+
     /// The URL asked.
     pub fn url(&self) -> &str {
         self.url.as_str()
