@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ip_monitor_core::{
     AnswerFormat, DeliveryPolicy, DnsIpSource, Family, HttpIpSource, IpSource,
-    LocalInterfaceSource, MonitorConfig, SourceSet, Strategy,
+    LocalInterfaceSource, MonitorConfig, SourceSet, Strategy, UrlTemplate,
 };
 use ip_monitor_lettre::{MessageTemplate, MessageText, Password, SmtpNotifier, Tls};
 use serde::Deserialize;
@@ -188,6 +188,8 @@ pub struct Settings {
     pub from_file: bool,
     /// The monitor's behaviour.
     pub monitor: MonitorConfig,
+    /// `service_url`, validated.
+    pub url_template: UrlTemplate,
     /// The IP sources.
     pub sources: SourceSet,
     /// The store's URL.
@@ -446,10 +448,13 @@ impl Settings {
             }
         };
 
+        let url_template = UrlTemplate::parse(&monitor.service_url)
+            .map_err(|e| err("service_url", e.to_string()))?;
         Ok(Settings {
             origin,
             from_file,
             monitor,
+            url_template,
             sources,
             store_url,
             recipients,
@@ -629,6 +634,7 @@ mod tests {
                 "smtp.password_env",
             ),
             ("[email]\nfrom = \"not a mailbox\"", "email.from"),
+            ("service_url = \"ftp://{ip}/\"", "service_url"),
         ];
         for (text, key) in cases {
             let e = load(text).expect_err(text);

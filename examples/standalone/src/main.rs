@@ -554,9 +554,7 @@ async fn test(s: &Settings, force: bool, ip: Option<IpAddr>) -> Outcome {
     let list = recipients.active().await?;
     warn_if_nobody(&list);
     let address = address(s, ip).await?;
-    let url = ip_monitor_core::UrlTemplate::parse(&s.monitor.service_url)
-        .map_err(|e| Failure::Config(s.error("service_url", e.to_string())))?
-        .render(address);
+    let url = s.url_template.render(address);
     if !force {
         println!("would send {url} to {} recipient(s):", list.valid.len());
         for r in &list.valid {
@@ -633,9 +631,7 @@ async fn history(s: &Settings, limit: usize, as_json: bool) -> Outcome {
 
 async fn preview(s: &Settings, out: &Path, ip: Option<IpAddr>) -> Outcome {
     let address = address(s, ip).await?;
-    let url = ip_monitor_core::UrlTemplate::parse(&s.monitor.service_url)
-        .map_err(|e| Failure::Config(s.error("service_url", e.to_string())))?
-        .render(address);
+    let url = s.url_template.render(address);
     let notice = Notice::new(0, address, url, SystemTime::now(), false)?;
     let sample = Recipient::new("staff@example.com", Some("Staff Member")).expect("valid sample");
     let files = ip_monitor_lettre::preview(&notice, &sample, &s.template, out).await?;
