@@ -782,12 +782,14 @@ impl Runner {
 
     // ---- one-shot work ----------------------------------------------------------------------
 
-    /// Acquire the lease for one piece of work, or say who holds it.
+    /// Acquire the lease for one piece of work (renewed from now on every heartbeat), or say
+    /// who holds it.
     async fn lease_for_once(&mut self) -> Result<()> {
         self.renew_lease().await;
         if self.lease.is_none() {
             return Err(self.not_leader().await);
         }
+        self.next_heartbeat = Instant::now() + self.shared.config.heartbeat;
         Ok(())
     }
 
@@ -796,7 +798,6 @@ impl Runner {
     /// outbox for the running monitor).
     pub(super) async fn check_once(mut self) -> Result<Vec<CheckReport>> {
         self.lease_for_once().await?;
-        self.next_heartbeat = Instant::now() + self.shared.config.heartbeat;
         let reports = self.full_check().await;
         self.next_delivery = Some(Instant::now());
         while self.lease.is_some() {
@@ -817,7 +818,6 @@ impl Runner {
     /// the outbox, retries included; return when each delivery is sent or failed.
     pub(super) async fn send_test(mut self, address: IpAddr) -> Result<(Change, Vec<Delivery>)> {
         self.lease_for_once().await?;
-        self.next_heartbeat = Instant::now() + self.shared.config.heartbeat;
         let recipients = self.active_recipients().await?;
         let change = self
             .record(
