@@ -70,8 +70,13 @@ async fn round(store: &DieselStore, lease: &Lease, staff: &[Recipient], n: usize
         claims += 1;
         let t = Instant::now();
         for d in batch {
+            let result = DeliveryResult {
+                id: d.id,
+                fence: lease.fence,
+                update: DeliveryUpdate::Sent,
+            };
             store
-                .finish_delivery(lease, SystemTime::now(), d.id, DeliveryUpdate::Sent)
+                .finish_deliveries(lease, SystemTime::now(), &[result])
                 .await
                 .unwrap();
         }
@@ -94,7 +99,7 @@ async fn bench(url: &str) {
     let store = DieselStore::connect(url).await.unwrap();
     let holder = Holder::this_process();
     let lease = store
-        .acquire_lease(&holder, SystemTime::now(), Duration::from_secs(3600))
+        .acquire_lease(&holder, Duration::from_secs(3600))
         .await
         .unwrap()
         .unwrap();

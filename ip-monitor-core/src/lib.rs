@@ -24,7 +24,7 @@ pub use monitor::{
 #[cfg(feature = "qr")]
 pub use notice::render_qr_png;
 pub use notice::{Notice, NoticeError, UrlTemplate};
-pub use notify::{FailureKind, Notifier, NotifyError, RecordingNotifier};
+pub use notify::{FailureKind, Notifier, NotifyError, RecordingNotifier, SendPermit};
 pub use recipients::{
     InvalidRecipient, Recipient, RecipientList, Recipients, RecipientsError, StaticRecipients,
 };
@@ -34,9 +34,9 @@ pub use source::{AnswerFormat, HttpIpSource};
 pub use source::{DnsIpSource, DnsQuery};
 pub use source::{IpSource, LocalInterfaceSource, SourceError, StaticIpSource};
 pub use store::{
-    Change, ChangeKind, CurrentAddress, Delivery, DeliveryCounts, DeliveryState, DeliveryUpdate,
-    DesiredState, Holder, InstanceStatus, Lease, MemoryStore, NewChange, RunState, SourceStatus,
-    StateStore, StoreError,
+    Change, ChangeKind, CurrentAddress, Delivery, DeliveryCounts, DeliveryResult, DeliveryState,
+    DeliveryUpdate, DesiredState, Holder, InstanceStatus, Lease, MemoryStore, NewChange, Recorded,
+    RunState, SourceStatus, StateStore, StoreError,
 };
 
 // Re-exported so implementers of the traits use the same macro version.

@@ -13,15 +13,77 @@ use crate::recipients::Recipient;
 /// Whether a failed delivery is worth retrying.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FailureKind {
-    /// Try again later (a 4xx reply, a network error, a timeout).
+    /// Try again later (a 4xx reply, a network error, a timeout, a relay that refuses the
+    /// sender or the session).
     Transient,
-    /// Give up on this recipient for this notice (a 5xx reply, a rejected address).
+    /// Give up on this recipient for this notice (the recipient's mailbox was refused).
     Permanent,
+    /// Not handed over, because the [`SendPermit`] was no longer valid (the lease lapsed,
+    /// the notice was superseded). Nothing was sent; the delivery goes back to the queue.
+    Withheld,
+}
+
+/// The right to hand one message over, checked by a [`Notifier`] at the last moment before
+/// the message leaves (for SMTP: before `DATA`). The monitor's permit is valid while its
+/// lease is (on a monotonic clock) and the notice is not superseded, so a process that was
+/// frozen past its lease wakes up and sends nothing.
+///
+/// ```
+/// use ip_monitor_core::SendPermit;
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// assert!(SendPermit::always().is_valid());
+/// let revoked = Arc::new(AtomicBool::new(false));
+/// let flag = Arc::clone(&revoked);
+/// let permit = SendPermit::new(move || !flag.load(Ordering::SeqCst));
+/// assert!(permit.is_valid());
+/// revoked.store(true, Ordering::SeqCst);
+/// assert!(!permit.is_valid());
+/// ```
+#[derive(Clone)]
+pub struct SendPermit {
+    check: Arc<dyn Fn() -> bool + Send + Sync>,
+}
+
+impl SendPermit {
+    /// A permit that is valid while `check` says so.
+    pub fn new(check: impl Fn() -> bool + Send + Sync + 'static) -> Self {
+        SendPermit {
+            check: Arc::new(check),
+        }
+    }
+
+    /// A permit that is always valid (sends outside the monitor's outbox).
+    pub fn always() -> Self {
+        SendPermit::new(|| true)
+    }
+
+    /// Whether the message may still be handed over.
+    pub fn is_valid(&self) -> bool {
+        (self.check)()
+    }
+
+    /// `Ok` while valid, otherwise the [`Withheld`](FailureKind::Withheld) error to return.
+    pub fn check(&self) -> Result<(), NotifyError> {
+        if self.is_valid() {
+            Ok(())
+        } else {
+            Err(NotifyError::withheld())
+        }
+    }
+}
+
+impl Debug for SendPermit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SendPermit")
+            .field("valid", &self.is_valid())
+            .finish()
+    }
 }
 
 /// A failed delivery, with the answer to "retry?".
 #[derive(Debug, thiserror::Error)]
-#[error("{} delivery failure: {source}", match .kind { FailureKind::Transient => "transient", FailureKind::Permanent => "permanent" })]
+#[error("{} delivery failure: {source}", match .kind { FailureKind::Transient => "transient", FailureKind::Permanent => "permanent", FailureKind::Withheld => "withheld" })]
 pub struct NotifyError {
     kind: FailureKind,
     #[source]
@@ -45,6 +107,14 @@ impl NotifyError {
         }
     }
 
+    /// Not handed over: the send permit was no longer valid.
+    pub fn withheld() -> Self {
+        NotifyError {
+            kind: FailureKind::Withheld,
+            source: "not handed over: the lease lapsed or the notice was superseded".into(),
+        }
+    }
+
     /// Which kind of failure this is.
     pub fn kind(&self) -> FailureKind {
         self.kind
@@ -59,33 +129,67 @@ impl NotifyError {
     pub fn is_permanent(&self) -> bool {
         self.kind == FailureKind::Permanent
     }
+
+    /// Whether nothing was handed over because the permit had lapsed.
+    pub fn is_withheld(&self) -> bool {
+        self.kind == FailureKind::Withheld
+    }
 }
 
 /// Delivers one notice to one recipient.
 ///
 /// Return once the message is accepted by the next hop (the SMTP server said 250): the
 /// monitor marks the delivery sent right after. Classify failures honestly: the monitor
-/// retries exactly what says transient.
+/// retries exactly what says transient — a failure about the relay, the sender or the
+/// session is transient, only one about this recipient is permanent.
+///
+/// The monitor calls [`notify_within`](Notifier::notify_within). Its default checks the
+/// permit and then calls [`notify`](Notifier::notify); a notifier whose hand-over takes
+/// several round trips (SMTP) overrides it to check the permit again right before the
+/// message leaves.
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait Notifier: Send + Sync + Debug {
     /// Deliver `notice` to `recipient`.
     async fn notify(&self, notice: &Notice, recipient: &Recipient) -> Result<(), NotifyError>;
-}
 
-#[async_trait]
-impl<T: Notifier + ?Sized> Notifier for Arc<T> {
-    async fn notify(&self, notice: &Notice, recipient: &Recipient) -> Result<(), NotifyError> {
-        (**self).notify(notice, recipient).await
+    /// Deliver `notice` to `recipient` unless `permit` is no longer valid when the message
+    /// would be handed over; then return [`NotifyError::withheld`] having sent nothing.
+    async fn notify_within(
+        &self,
+        notice: &Notice,
+        recipient: &Recipient,
+        permit: &SendPermit,
+    ) -> Result<(), NotifyError> {
+        permit.check()?;
+        self.notify(notice, recipient).await
     }
 }
 
-#[async_trait]
-impl<T: Notifier + ?Sized> Notifier for Box<T> {
-    async fn notify(&self, notice: &Notice, recipient: &Recipient) -> Result<(), NotifyError> {
-        (**self).notify(notice, recipient).await
-    }
+macro_rules! forward_notifier {
+    ($ty:ty) => {
+        #[async_trait]
+        impl<T: Notifier + ?Sized> Notifier for $ty {
+            async fn notify(
+                &self,
+                notice: &Notice,
+                recipient: &Recipient,
+            ) -> Result<(), NotifyError> {
+                (**self).notify(notice, recipient).await
+            }
+            async fn notify_within(
+                &self,
+                notice: &Notice,
+                recipient: &Recipient,
+                permit: &SendPermit,
+            ) -> Result<(), NotifyError> {
+                (**self).notify_within(notice, recipient, permit).await
+            }
+        }
+    };
 }
+forward_notifier!(Arc<T>);
+forward_notifier!(Box<T>);
 
 /// A notifier that keeps what it "sent", for tests and dry runs. Failures and delays can be
 /// scripted per recipient.
@@ -175,6 +279,18 @@ impl RecordingNotifier {
 #[async_trait]
 impl Notifier for RecordingNotifier {
     async fn notify(&self, notice: &Notice, recipient: &Recipient) -> Result<(), NotifyError> {
+        self.notify_within(notice, recipient, &SendPermit::always())
+            .await
+    }
+
+    /// Like an SMTP session: the scripted delay passes first (connect, envelope), then the
+    /// permit is checked right before the message counts as handed over.
+    async fn notify_within(
+        &self,
+        notice: &Notice,
+        recipient: &Recipient,
+        permit: &SendPermit,
+    ) -> Result<(), NotifyError> {
         let delay = {
             let mut inner = self.lock();
             inner.attempts += 1;
@@ -186,6 +302,7 @@ impl Notifier for RecordingNotifier {
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
         }
+        permit.check()?;
         let mut inner = self.lock();
         if let Some((left, kind)) = inner.failures.get_mut(&recipient.key())
             && *left > 0
@@ -197,6 +314,7 @@ impl Notifier for RecordingNotifier {
             return Err(match kind {
                 FailureKind::Transient => NotifyError::transient(message),
                 FailureKind::Permanent => NotifyError::permanent(message),
+                FailureKind::Withheld => NotifyError::withheld(),
             });
         }
         inner.sent.push((notice.clone(), recipient.clone()));

@@ -11,13 +11,20 @@
 //! ```
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, SystemTime};
 
 use crate::address::Family;
-use crate::recipients::{Recipient, Recipients};
+use crate::check::SourceSet;
+use crate::monitor::{DeliveryPolicy, Monitor, MonitorConfig};
+use crate::notify::RecordingNotifier;
+use crate::recipients::{Recipient, Recipients, StaticRecipients};
+use crate::source::StaticIpSource;
 use crate::store::{
-    ChangeKind, DeliveryState, DeliveryUpdate, DesiredState, Holder, InstanceStatus, NewChange,
-    RunState, SourceStatus, StateStore, StoreError,
+    Change, ChangeKind, CurrentAddress, Delivery, DeliveryCounts, DeliveryResult, DeliveryState,
+    DeliveryUpdate, DesiredState, Holder, InstanceStatus, Lease, NewChange, Recorded, RunState,
+    SourceStatus, StateStore, StoreError,
 };
 
 fn t(secs: u64) -> SystemTime {
@@ -59,6 +66,211 @@ fn change(family: Family, address: &str, previous: Option<&str>, kind: ChangeKin
     }
 }
 
+/// Let `lease` lapse: renew it with a short ttl and wait, on the real clock, until the
+/// store's clock has passed it. Returns the (now stale) lease.
+async fn lapse(store: &dyn StateStore, holder: &Holder, lease: Lease) -> Lease {
+    let short = Duration::from_millis(150);
+    let renewed = store
+        .acquire_lease(holder, short)
+        .await
+        .unwrap()
+        .expect("the holder renews");
+    assert_eq!(renewed.fence, lease.fence, "renewal keeps the fence");
+    for _ in 0..100 {
+        tokio::time::sleep(short).await;
+        if store.lease().await.unwrap().is_none() {
+            return renewed;
+        }
+    }
+    panic!("a lease renewed for {short:?} was still valid 15 s later");
+}
+
+fn result(d: &Delivery, update: DeliveryUpdate) -> DeliveryResult {
+    DeliveryResult {
+        id: d.id,
+        fence: d.fence.expect("claimed deliveries carry their fence"),
+        update,
+    }
+}
+
+/// Record one result and insist that it was applied.
+async fn finish(
+    store: &dyn StateStore,
+    lease: &Lease,
+    now: SystemTime,
+    d: &Delivery,
+    update: DeliveryUpdate,
+) {
+    assert_eq!(
+        store
+            .finish_deliveries(lease, now, &[result(d, update)])
+            .await
+            .unwrap(),
+        [Recorded::Applied],
+        "a result for a delivery in flight under its fence is recorded"
+    );
+}
+
+/// A holder's lease lapses while it has sends out, and it acquires the lease again: results
+/// of the old fence are recorded while their rows are still in flight under it, never fail
+/// the newer fence's results, and nothing is left in flight.
+async fn lapse_conformance(store: &dyn StateStore, a: &Holder, lease: Lease, now: SystemTime) {
+    let hour = Duration::from_secs(3600);
+    let c = store
+        .record_change(
+            &lease,
+            now,
+            change(
+                Family::V4,
+                "81.2.69.170",
+                Some("81.2.69.161"),
+                ChangeKind::Change,
+            ),
+            &people(4),
+        )
+        .await
+        .unwrap();
+    let old = store.claim_deliveries(&lease, now, 3).await.unwrap();
+    assert_eq!(old.len(), 3);
+    let old_lease = lapse(store, a, lease).await;
+    let lease = store
+        .acquire_lease(a, hour)
+        .await
+        .unwrap()
+        .expect("the same holder acquires its lapsed lease again");
+    assert!(
+        lease.fence > old_lease.fence,
+        "acquiring again after a lapse gives a new fence"
+    );
+    // A send of the old fence that completed during the lapse: recorded under the new lease
+    // while its row is still in flight under the old fence.
+    assert_eq!(
+        store
+            .finish_deliveries(&lease, now, &[result(&old[0], DeliveryUpdate::Sent)])
+            .await
+            .unwrap(),
+        [Recorded::Applied],
+        "a Sent result survives a lease change"
+    );
+    // The other two old rows look orphaned and are claimed again, with the pending one.
+    let new = store.claim_deliveries(&lease, now, 10).await.unwrap();
+    let mut ids: Vec<i64> = new.iter().map(|d| d.id).collect();
+    ids.sort();
+    let mut expected: Vec<i64> = old[1..].iter().map(|d| d.id).collect();
+    expected.extend(
+        store
+            .deliveries(c.id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|d| !old.iter().any(|o| o.id == d.id))
+            .map(|d| d.id),
+    );
+    expected.sort();
+    assert_eq!(ids, expected, "the sent row is not claimed again");
+    // A late result of the old fence for a row claimed again is stale: not an error, and it
+    // does not touch the row; the newer fence's result then records.
+    let batch = [
+        result(&old[1], DeliveryUpdate::Sent),
+        result(
+            new.iter().find(|d| d.id == old[1].id).unwrap(),
+            DeliveryUpdate::Sent,
+        ),
+    ];
+    assert_eq!(
+        store.finish_deliveries(&lease, now, &batch).await.unwrap(),
+        [Recorded::Stale, Recorded::Applied],
+        "a result of an older fence never fails a newer one"
+    );
+    let rest: Vec<DeliveryResult> = new
+        .iter()
+        .filter(|d| d.id != old[1].id)
+        .map(|d| result(d, DeliveryUpdate::Sent))
+        .collect();
+    assert!(
+        store
+            .finish_deliveries(&lease, now, &rest)
+            .await
+            .unwrap()
+            .iter()
+            .all(|r| *r == Recorded::Applied),
+        "one batch records many results"
+    );
+    let ds = store.deliveries(c.id).await.unwrap();
+    assert!(
+        ds.iter().all(|d| d.state == DeliveryState::Sent),
+        "nothing is left in flight after a lapse: {ds:?}"
+    );
+    assert_eq!(store.delivery_counts().await.unwrap().in_flight, 0);
+
+    // retry_failed: the failed deliveries of the latest change go back to the queue.
+    let c2 = store
+        .record_change(
+            &lease,
+            now,
+            change(
+                Family::V4,
+                "81.2.69.171",
+                Some("81.2.69.170"),
+                ChangeKind::Change,
+            ),
+            &people(3),
+        )
+        .await
+        .unwrap();
+    let claimed = store.claim_deliveries(&lease, now, 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let failed: Vec<DeliveryResult> = claimed
+        .iter()
+        .take(2)
+        .map(|d| {
+            result(
+                d,
+                DeliveryUpdate::Failed {
+                    error: "530 5.7.0 Authentication required".into(),
+                },
+            )
+        })
+        .chain(std::iter::once(result(&claimed[2], DeliveryUpdate::Sent)))
+        .collect();
+    store.finish_deliveries(&lease, now, &failed).await.unwrap();
+    let later = now + Duration::from_secs(600);
+    assert_eq!(
+        store.retry_failed(&lease, later).await.unwrap(),
+        2,
+        "the failed deliveries of the latest change are requeued"
+    );
+    let again = store.claim_deliveries(&lease, later, 10).await.unwrap();
+    assert_eq!(again.len(), 2);
+    assert!(
+        again
+            .iter()
+            .all(|d| d.change_id == c2.id && d.attempts == 1),
+        "requeued deliveries start their attempts over"
+    );
+    store
+        .finish_deliveries(
+            &lease,
+            later,
+            &again
+                .iter()
+                .map(|d| result(d, DeliveryUpdate::Sent))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .unwrap();
+    let stale = lapse(store, a, lease).await;
+    assert!(
+        matches!(
+            store.retry_failed(&stale, later).await,
+            Err(StoreError::LeaseLost)
+        ),
+        "retry_failed is fenced"
+    );
+    let lease = store.acquire_lease(a, hour).await.unwrap().unwrap();
+    store.release_lease(&lease).await.unwrap();
+}
+
 /// Every rule of [`StateStore`]: leases and fencing, atomic changes with their deliveries,
 /// superseding, claiming and finishing, retries, counts, history, control and status rows.
 /// `store` must be empty.
@@ -81,45 +293,51 @@ pub async fn store_conformance(store: &dyn StateStore) {
         "desired state defaults to running"
     );
     assert!(
-        store.lease(t(0)).await.unwrap().is_none(),
+        store.lease().await.unwrap().is_none(),
         "a new store has no lease"
     );
 
-    // Lease: acquire, exclusive, renew keeps the fence, expiry hands over with a higher fence.
+    // Lease: acquire, exclusive, renew keeps the fence, expiry (on the store's clock) hands
+    // over with a higher fence.
     let la = store
-        .acquire_lease(&a, t(0), ttl)
+        .acquire_lease(&a, ttl)
         .await
         .unwrap()
         .expect("a free lease is acquired");
     assert_eq!(la.holder, a);
-    assert_eq!(la.expires_at, t(30));
+    assert_eq!(
+        la.expires_at.duration_since(la.acquired_at).ok(),
+        Some(ttl),
+        "the lease runs for its ttl"
+    );
     assert!(
-        store.acquire_lease(&b, t(10), ttl).await.unwrap().is_none(),
+        store.acquire_lease(&b, ttl).await.unwrap().is_none(),
         "a valid lease is exclusive"
     );
     let la2 = store
-        .acquire_lease(&a, t(20), ttl)
+        .acquire_lease(&a, ttl)
         .await
         .unwrap()
         .expect("the holder renews");
     assert_eq!(la2.fence, la.fence, "renewal keeps the fence");
-    assert_eq!(la2.expires_at, t(50), "renewal extends the lease");
+    assert!(la2.expires_at >= la.expires_at, "renewal extends the lease");
     assert_eq!(
-        store.lease(t(25)).await.unwrap().map(|l| l.holder),
+        store.lease().await.unwrap().map(|l| l.holder),
         Some(a.clone())
     );
+    let la2 = lapse(store, &a, la2).await;
     assert!(
-        store.lease(t(50)).await.unwrap().is_none(),
-        "a lease is invalid at its expiry"
+        store.lease().await.unwrap().is_none(),
+        "a lease is invalid once its ttl has passed"
     );
     let lb = store
-        .acquire_lease(&b, t(50), ttl)
+        .acquire_lease(&b, ttl)
         .await
         .unwrap()
         .expect("an expired lease is taken over");
     assert!(lb.fence > la.fence, "a new holder gets a higher fence");
     assert!(
-        store.acquire_lease(&a, t(55), ttl).await.unwrap().is_none(),
+        store.acquire_lease(&a, ttl).await.unwrap().is_none(),
         "the old holder cannot renew"
     );
 
@@ -145,16 +363,16 @@ pub async fn store_conformance(store: &dyn StateStore) {
     // Release, then a fresh acquisition gets a higher fence still.
     store.release_lease(&la2).await.unwrap(); // not the holder: no effect
     assert!(
-        store.lease(t(56)).await.unwrap().is_some(),
+        store.lease().await.unwrap().is_some(),
         "releasing someone else's lease does nothing"
     );
     store.release_lease(&lb).await.unwrap();
     assert!(
-        store.lease(t(56)).await.unwrap().is_none(),
+        store.lease().await.unwrap().is_none(),
         "release frees the lease"
     );
     let lease = store
-        .acquire_lease(&a, t(60), Duration::from_secs(3600))
+        .acquire_lease(&a, Duration::from_secs(3600))
         .await
         .unwrap()
         .expect("free again");
@@ -234,34 +452,29 @@ pub async fn store_conformance(store: &dyn StateStore) {
     assert_eq!((counts.pending, counts.in_flight), (0, 3));
 
     // Finish: sent, retry, failed.
-    store
-        .finish_delivery(&lease, now, claimed[0].id, DeliveryUpdate::Sent)
-        .await
-        .unwrap();
+    finish(store, &lease, now, &claimed[0], DeliveryUpdate::Sent).await;
     let retry_at = now + Duration::from_secs(30);
-    store
-        .finish_delivery(
-            &lease,
-            now,
-            claimed[1].id,
-            DeliveryUpdate::Retry {
-                at: retry_at,
-                error: "451 busy".into(),
-            },
-        )
-        .await
-        .unwrap();
-    store
-        .finish_delivery(
-            &lease,
-            now,
-            rest[0].id,
-            DeliveryUpdate::Failed {
-                error: "550 no such user".into(),
-            },
-        )
-        .await
-        .unwrap();
+    finish(
+        store,
+        &lease,
+        now,
+        &claimed[1],
+        DeliveryUpdate::Retry {
+            at: retry_at,
+            error: "451 busy".into(),
+        },
+    )
+    .await;
+    finish(
+        store,
+        &lease,
+        now,
+        &rest[0],
+        DeliveryUpdate::Failed {
+            error: "550 no such user".into(),
+        },
+    )
+    .await;
     let by_id =
         |id: i64, all: &[crate::store::Delivery]| all.iter().find(|d| d.id == id).cloned().unwrap();
     let ds = store.deliveries(c1.id).await.unwrap();
@@ -290,13 +503,13 @@ pub async fn store_conformance(store: &dyn StateStore) {
     let again = store.claim_deliveries(&lease, retry_at, 10).await.unwrap();
     assert_eq!(again.len(), 1, "due at its retry time");
     assert_eq!(again[0].attempts, 2, "each claim counts an attempt");
-    let err = store
-        .finish_delivery(&lease, now, sent.id, DeliveryUpdate::Sent)
-        .await
-        .expect_err("not in flight");
-    assert!(
-        matches!(err, StoreError::LeaseLost),
-        "finishing a delivery not in flight is refused, got {err:?}"
+    assert_eq!(
+        store
+            .finish_deliveries(&lease, now, &[result(&sent, DeliveryUpdate::Sent)])
+            .await
+            .expect("a row-level mismatch is not a lost lease"),
+        [Recorded::Stale],
+        "finishing a delivery not in flight writes nothing"
     );
 
     // A newer change supersedes older pending and in-flight deliveries of the same family.
@@ -332,18 +545,17 @@ pub async fn store_conformance(store: &dyn StateStore) {
         "failed stays failed"
     );
     // The superseded one was still out: a transient result keeps it superseded, a send counts.
-    store
-        .finish_delivery(
-            &lease,
-            retry_at,
-            again[0].id,
-            DeliveryUpdate::Retry {
-                at: retry_at,
-                error: "x".into(),
-            },
-        )
-        .await
-        .unwrap();
+    finish(
+        store,
+        &lease,
+        retry_at,
+        &again[0],
+        DeliveryUpdate::Retry {
+            at: retry_at,
+            error: "x".into(),
+        },
+    )
+    .await;
     assert_eq!(
         by_id(again[0].id, &store.deliveries(c1.id).await.unwrap()).state,
         DeliveryState::Superseded
@@ -416,9 +628,10 @@ pub async fn store_conformance(store: &dyn StateStore) {
     // A new holder resumes what the old one had in flight.
     let inflight = store.claim_deliveries(&lease, retry_at, 2).await.unwrap();
     assert_eq!(inflight.len(), 2);
-    let takeover_at = lease.expires_at;
+    let takeover_at = retry_at + Duration::from_secs(60);
+    let lease = lapse(store, &a, lease).await;
     let lease2 = store
-        .acquire_lease(&b, takeover_at, ttl)
+        .acquire_lease(&b, Duration::from_secs(3600))
         .await
         .unwrap()
         .expect("expired lease taken");
@@ -430,10 +643,16 @@ pub async fn store_conformance(store: &dyn StateStore) {
         "the old holder cannot claim"
     );
     assert!(
-        store
-            .finish_delivery(&lease, takeover_at, inflight[0].id, DeliveryUpdate::Sent)
-            .await
-            .is_err(),
+        matches!(
+            store
+                .finish_deliveries(
+                    &lease,
+                    takeover_at,
+                    &[result(&inflight[0], DeliveryUpdate::Sent)]
+                )
+                .await,
+            Err(StoreError::LeaseLost)
+        ),
         "the old holder cannot mark"
     );
     let due = store
@@ -461,6 +680,11 @@ pub async fn store_conformance(store: &dyn StateStore) {
             .expect("orphan resumed");
         assert_eq!((r.fence, r.attempts), (Some(lease2.fence), d.attempts + 1));
     }
+    for d in &resumed {
+        finish(store, &lease2, takeover_at, d, DeliveryUpdate::Sent).await;
+    }
+
+    lapse_conformance(store, &b, lease2, takeover_at).await;
 
     // Control and status rows.
     store.set_desired_state(DesiredState::Paused).await.unwrap();
@@ -642,4 +866,296 @@ async fn futures_join_all<F: std::future::Future>(
     })
     .await;
     out.into_iter().map(|o| o.expect("completed")).collect()
+}
+
+/// A store whose next lease renewal after a claim stalls: what a process frozen while its
+/// sends were out (SIGSTOP, a paused VM) looks like to the store.
+#[derive(Debug)]
+struct StallingStore {
+    inner: Arc<dyn StateStore>,
+    stall: Duration,
+    /// 0: waiting for a claim; 1: the next renewal stalls; 2: done.
+    phase: AtomicU8,
+}
+
+#[async_trait::async_trait]
+impl StateStore for StallingStore {
+    async fn current(&self, family: Family) -> Result<Option<CurrentAddress>, StoreError> {
+        self.inner.current(family).await
+    }
+    async fn record_change(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        change: NewChange,
+        recipients: &[Recipient],
+    ) -> Result<Change, StoreError> {
+        self.inner
+            .record_change(lease, now, change, recipients)
+            .await
+    }
+    async fn history(&self, limit: usize) -> Result<Vec<Change>, StoreError> {
+        self.inner.history(limit).await
+    }
+    async fn claim_deliveries(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let claimed = self.inner.claim_deliveries(lease, now, limit).await?;
+        if !claimed.is_empty() {
+            let _ = self
+                .phase
+                .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst);
+        }
+        Ok(claimed)
+    }
+    async fn finish_deliveries(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        results: &[DeliveryResult],
+    ) -> Result<Vec<Recorded>, StoreError> {
+        self.inner.finish_deliveries(lease, now, results).await
+    }
+    async fn retry_failed(&self, lease: &Lease, now: SystemTime) -> Result<u64, StoreError> {
+        self.inner.retry_failed(lease, now).await
+    }
+    async fn next_delivery_at(&self, lease: &Lease) -> Result<Option<SystemTime>, StoreError> {
+        self.inner.next_delivery_at(lease).await
+    }
+    async fn deliveries(&self, change_id: i64) -> Result<Vec<Delivery>, StoreError> {
+        self.inner.deliveries(change_id).await
+    }
+    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
+        self.inner.delivery_counts().await
+    }
+    async fn acquire_lease(
+        &self,
+        holder: &Holder,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        if self
+            .phase
+            .compare_exchange(1, 2, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            tokio::time::sleep(self.stall).await;
+        }
+        self.inner.acquire_lease(holder, ttl).await
+    }
+    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
+        self.inner.release_lease(lease).await
+    }
+    async fn lease(&self) -> Result<Option<Lease>, StoreError> {
+        self.inner.lease().await
+    }
+    async fn put_instance(&self, status: &InstanceStatus) -> Result<(), StoreError> {
+        self.inner.put_instance(status).await
+    }
+    async fn instances(&self) -> Result<Vec<InstanceStatus>, StoreError> {
+        self.inner.instances().await
+    }
+    async fn desired_state(&self) -> Result<DesiredState, StoreError> {
+        self.inner.desired_state().await
+    }
+    async fn set_desired_state(&self, state: DesiredState) -> Result<(), StoreError> {
+        self.inner.set_desired_state(state).await
+    }
+}
+
+/// A clock `offset` ahead of (or, negative, behind) the system's.
+#[derive(Debug)]
+struct SkewedClock {
+    ahead: bool,
+    offset: Duration,
+}
+
+impl crate::Clock for SkewedClock {
+    fn now(&self) -> SystemTime {
+        if self.ahead {
+            SystemTime::now() + self.offset
+        } else {
+            SystemTime::now() - self.offset
+        }
+    }
+}
+
+fn lapse_config() -> MonitorConfig {
+    MonitorConfig {
+        heartbeat: Duration::from_millis(100),
+        lease_ttl: Some(Duration::from_millis(300)),
+        probe_interval: Duration::ZERO,
+        control_poll: Duration::from_millis(100),
+        shutdown_grace: Duration::from_secs(5),
+        delivery: DeliveryPolicy {
+            parallelism: 8,
+            retry_initial: Duration::from_millis(100),
+            retry_max: Duration::from_millis(400),
+            ..DeliveryPolicy::default()
+        },
+        ..MonitorConfig::default()
+    }
+}
+
+fn lapse_monitor(
+    store: Arc<dyn StateStore>,
+    address: &str,
+    staff: &[Recipient],
+    notifier: &RecordingNotifier,
+    id: &str,
+) -> crate::MonitorBuilder {
+    let source = StaticIpSource::new("fixed").with_answer(ip(address));
+    Monitor::builder(
+        SourceSet::new(vec![Arc::new(source)]),
+        store,
+        StaticRecipients::new(staff.iter().map(|r| r.email().to_owned())),
+        notifier.clone(),
+    )
+    .holder(holder(id))
+    .config(lapse_config())
+}
+
+/// Wait (real time, at most 30 s) until the latest change's deliveries are all settled.
+async fn settled(store: &dyn StateStore) -> Vec<Delivery> {
+    for _ in 0..600 {
+        let latest = store.history(1).await.unwrap();
+        if let Some(c) = latest.first() {
+            let ds = store.deliveries(c.id).await.unwrap();
+            if !ds.is_empty()
+                && ds
+                    .iter()
+                    .all(|d| !matches!(d.state, DeliveryState::Pending | DeliveryState::InFlight))
+            {
+                return ds;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "deliveries never settled: {:?}",
+        store.delivery_counts().await.unwrap()
+    );
+}
+
+fn assert_once_each(sent: &[String], staff: &[Recipient], what: &str) {
+    for r in staff {
+        let n = sent.iter().filter(|e| *e == r.email()).count();
+        assert_eq!(n, 1, "{what}: {} got {n} messages", r.email());
+    }
+}
+
+/// The monitor keeps its promise through lease faults on this store, in real time (a few
+/// seconds): a lone leader stalled past its ttl while sends are out ends with everyone told
+/// once and nothing stuck; a leader frozen between connecting and handing a message over
+/// sends nothing when it wakes after a takeover; an instance whose clock is minutes ahead
+/// or behind never takes a valid lease. `store` must hold no valid lease and no current
+/// address.
+pub async fn monitor_conformance(store: Arc<dyn StateStore>) {
+    let staff = people(20);
+
+    // 1. A lone leader stalls past its ttl with 8 sends out; the sends complete meanwhile.
+    let notifier = RecordingNotifier::new();
+    notifier.set_delay(Some(Duration::from_millis(150)));
+    let stalling: Arc<dyn StateStore> = Arc::new(StallingStore {
+        inner: Arc::clone(&store),
+        stall: Duration::from_millis(700),
+        phase: AtomicU8::new(0),
+    });
+    let handle = lapse_monitor(stalling, "81.2.69.190", &staff, &notifier, "lone")
+        .build()
+        .unwrap()
+        .spawn();
+    let mut events = handle.subscribe();
+    let ds = settled(&*store).await;
+    handle.shutdown().await.unwrap();
+    let mut acquired = 0;
+    while let Ok(e) = events.try_recv() {
+        if matches!(e, crate::Event::LeaseAcquired { .. }) {
+            acquired += 1;
+        }
+    }
+    assert!(
+        acquired >= 1,
+        "the stalled leader acquired its lease again after the lapse"
+    );
+    assert!(
+        ds.iter().all(|d| d.state == DeliveryState::Sent),
+        "a lone leader's lapse leaves nothing pending, in flight or failed: {ds:?}"
+    );
+    assert_once_each(&notifier.sent_to(), &staff, "lone leader's lapse");
+
+    // 2. A leader frozen between connect and hand-over, past its ttl; another takes over.
+    let frozen = RecordingNotifier::new();
+    frozen.set_delay(Some(Duration::from_millis(1500)));
+    let stalling: Arc<dyn StateStore> = Arc::new(StallingStore {
+        inner: Arc::clone(&store),
+        stall: Duration::from_millis(2500),
+        phase: AtomicU8::new(0),
+    });
+    let a = lapse_monitor(stalling, "81.2.69.191", &staff, &frozen, "frozen")
+        .build()
+        .unwrap()
+        .spawn();
+    // Let the frozen one claim first.
+    for _ in 0..200 {
+        if store.delivery_counts().await.unwrap().in_flight > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let taker = RecordingNotifier::new();
+    let b = lapse_monitor(Arc::clone(&store), "81.2.69.191", &staff, &taker, "taker")
+        .build()
+        .unwrap()
+        .spawn();
+    let ds = settled(&*store).await;
+    // Give the frozen one time to wake and finish what it had out.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    a.shutdown().await.unwrap();
+    b.shutdown().await.unwrap();
+    assert!(
+        frozen.sent_to().is_empty(),
+        "the woken process handed nothing over: {:?}",
+        frozen.sent_to()
+    );
+    assert!(ds.iter().all(|d| d.state == DeliveryState::Sent), "{ds:?}");
+    assert_once_each(&taker.sent_to(), &staff, "takeover of a frozen leader");
+
+    // 3. Clocks minutes apart: the lease is judged on the store's clock only.
+    for ahead in [true, false] {
+        let first = RecordingNotifier::new();
+        let a = lapse_monitor(Arc::clone(&store), "81.2.69.191", &staff, &first, "on-time")
+            .build()
+            .unwrap()
+            .spawn();
+        let mut a_events = a.subscribe();
+        a.check_now().await.expect("the first instance leads");
+        let skewed = lapse_monitor(Arc::clone(&store), "81.2.69.191", &staff, &first, "skewed")
+            .clock(SkewedClock {
+                ahead,
+                offset: Duration::from_secs(600),
+            })
+            .build()
+            .unwrap()
+            .spawn();
+        let mut b_events = skewed.subscribe();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        skewed.shutdown().await.unwrap();
+        a.shutdown().await.unwrap();
+        while let Ok(e) = b_events.try_recv() {
+            assert!(
+                !matches!(e, crate::Event::LeaseAcquired { .. }),
+                "an instance with a clock 10 min {} took a valid lease",
+                if ahead { "ahead" } else { "behind" }
+            );
+        }
+        while let Ok(e) = a_events.try_recv() {
+            assert!(
+                !matches!(e, crate::Event::LeaseLost),
+                "the leader lost its lease to a skewed clock"
+            );
+        }
+    }
 }

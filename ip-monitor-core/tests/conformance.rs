@@ -1,12 +1,19 @@
 //! The shipped in-memory implementations pass the conformance suites.
 #![cfg(feature = "testing")]
 
-use ip_monitor_core::testing::{recipients_conformance, store_conformance};
+use std::sync::Arc;
+
+use ip_monitor_core::testing::{monitor_conformance, recipients_conformance, store_conformance};
 use ip_monitor_core::{MemoryStore, Recipient, StaticRecipients};
 
 #[tokio::test]
 async fn memory_store_conforms() {
     store_conformance(&MemoryStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_keeps_the_promise_through_lease_faults() {
+    monitor_conformance(Arc::new(MemoryStore::new())).await;
 }
 
 #[tokio::test]

@@ -309,7 +309,7 @@ async fn a_crashed_holder_s_in_flight_deliveries_are_taken_over_after_the_ttl() 
     };
     let lease = rig
         .store
-        .acquire_lease(&dead, clock.now(), Duration::from_secs(30))
+        .acquire_lease(&dead, Duration::from_secs(30))
         .await
         .unwrap()
         .unwrap();
@@ -466,11 +466,7 @@ async fn shutdown_waits_for_sends_in_flight_then_releases_the_lease() {
         "sends in flight finished and were recorded"
     );
     assert!(handle.is_finished());
-    let clock = TokioClock::new();
-    assert!(
-        rig.store.lease(clock.now()).await.unwrap().is_none(),
-        "lease released"
-    );
+    assert!(rig.store.lease().await.unwrap().is_none(), "lease released");
     let row = rig.store.instances().await.unwrap().remove(0);
     assert_eq!((row.state, row.leader), (RunState::Stopped, false));
     assert!(matches!(handle.check_now().await, Err(Error::Stopped)));
@@ -755,17 +751,14 @@ async fn check_once_records_sends_what_is_due_and_releases_the_lease() {
         (2, 1, 0),
         "the retry waits in the outbox"
     );
+    assert!(rig.store.lease().await.unwrap().is_none(), "lease released");
+    let rows = rig.store.instances().await.unwrap();
+    assert_eq!(rows.len(), 1, "a one-shot check leaves its status row");
+    assert_eq!(rows[0].state, RunState::Stopped);
     assert!(
-        rig.store
-            .lease(TokioClock::new().now())
-            .await
-            .unwrap()
-            .is_none(),
-        "lease released"
-    );
-    assert!(
-        rig.store.instances().await.unwrap().is_empty(),
-        "a one-shot check leaves no status row"
+        rows[0].last_check_at.is_some() && !rows[0].sources.is_empty(),
+        "the row shows the check and each source's answer: {:?}",
+        rows[0]
     );
 
     // A running monitor holds the lease: a one-shot check is refused and says by whom.

@@ -8,7 +8,33 @@ pub(crate) struct DbError(pub(crate) StoreError);
 
 impl From<diesel::result::Error> for DbError {
     fn from(e: diesel::result::Error) -> Self {
-        DbError(StoreError::backend(e))
+        DbError(db_error(e))
+    }
+}
+
+/// A diesel error as a store error, transient when trying again may help: a serialization
+/// failure or deadlock (PostgreSQL), a busy or locked database (SQLite), a lost connection.
+pub(crate) fn db_error(e: diesel::result::Error) -> StoreError {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let transient = match &e {
+        Error::DatabaseError(kind, info) => {
+            let message = info.message().to_ascii_lowercase();
+            matches!(
+                kind,
+                DatabaseErrorKind::SerializationFailure | DatabaseErrorKind::ClosedConnection
+            ) || message.contains("database is locked")
+                || message.contains("database table is locked")
+                || message.contains("busy")
+                || message.contains("deadlock detected")
+                || message.contains("terminating connection")
+        }
+        Error::BrokenTransactionManager => true,
+        _ => false,
+    };
+    if transient {
+        StoreError::unavailable(e)
+    } else {
+        StoreError::backend(e)
     }
 }
 
@@ -21,20 +47,23 @@ impl From<StoreError> for DbError {
 pub(crate) type DbResult<T> = Result<T, DbError>;
 
 macro_rules! backend_ops {
-    ($module:ident, $conn:ty) => {
+    ($module:ident, $conn:ty, $now_ms:expr) => {
         pub(crate) mod $module {
             use std::collections::HashSet;
             use std::time::{Duration, SystemTime};
 
             use diesel::prelude::*;
             use ip_monitor_core::{
-                Change, ChangeKind, CurrentAddress, Delivery, DeliveryCounts, DeliveryState,
-                DeliveryUpdate, DesiredState, Family, Holder, InstanceStatus, Lease, NewChange,
-                Recipient, StoreError,
+                Change, ChangeKind, CurrentAddress, Delivery, DeliveryCounts, DeliveryResult,
+                DeliveryState, DeliveryUpdate, DesiredState, Family, Holder, InstanceStatus, Lease,
+                NewChange, Recipient, Recorded, StoreError,
             };
 
+            use diesel::dsl::sql;
+            use diesel::sql_types::BigInt;
+
             use crate::model::*;
-            use crate::ops::{DbError, DbResult};
+            use crate::ops::{DbError, DbResult, db_error};
             use crate::schema::{
                 ip_monitor_changes as changes, ip_monitor_control as control,
                 ip_monitor_current as current, ip_monitor_deliveries as deliveries,
@@ -46,14 +75,20 @@ macro_rules! backend_ops {
             /// Rows per multi-row insert: well under both backends' bind-parameter limits.
             const INSERT_CHUNK: usize = 1000;
 
+            /// The database's time in milliseconds since the epoch: the one clock every
+            /// lease is judged on, whatever the clocks of the hosts using it say.
+            fn db_now() -> diesel::expression::SqlLiteral<BigInt> {
+                sql::<BigInt>($now_ms)
+            }
+
             /// Lock the control row if `lease` is still valid: the first statement of every
             /// acting transaction. It is a write, so SQLite takes its write lock at once and
             /// PostgreSQL serialises with lease changes on the row lock.
-            fn fence(conn: &mut Conn, lease: &Lease, now: SystemTime) -> DbResult<()> {
+            fn fence(conn: &mut Conn, lease: &Lease) -> DbResult<()> {
                 let n = diesel::update(control::table.find(1))
                     .filter(control::lease_holder.eq(&lease.holder.id))
                     .filter(control::lease_fence.eq(lease.fence as i64))
-                    .filter(control::lease_expires_at_ms.gt(to_ms(now)))
+                    .filter(control::lease_expires_at_ms.gt(db_now()))
                     .set(control::lease_fence.eq(control::lease_fence))
                     .execute(conn)?;
                 if n == 1 {
@@ -76,7 +111,7 @@ macro_rules! backend_ops {
                     .select(CurrentRow::as_select())
                     .first(conn)
                     .optional()
-                    .map_err(StoreError::backend)?;
+                    .map_err(db_error)?;
                 row.map(CurrentRow::into_current).transpose()
             }
 
@@ -88,7 +123,7 @@ macro_rules! backend_ops {
                 recipients: Vec<Recipient>,
             ) -> Result<Change, StoreError> {
                 finish(conn.transaction(|conn| {
-                    fence(conn, &lease, now)?;
+                    fence(conn, &lease)?;
                     let now_ms = to_ms(now);
                     let family = change.family.as_str();
                     let kind = change.kind.as_str();
@@ -174,7 +209,7 @@ macro_rules! backend_ops {
                     .limit(i64::try_from(limit).unwrap_or(i64::MAX))
                     .select(ChangeRow::as_select())
                     .load(conn)
-                    .map_err(StoreError::backend)?
+                    .map_err(db_error)?
                     .into_iter()
                     .map(ChangeRow::into_change)
                     .collect()
@@ -187,7 +222,7 @@ macro_rules! backend_ops {
                 limit: usize,
             ) -> Result<Vec<Delivery>, StoreError> {
                 finish(conn.transaction(|conn| {
-                    fence(conn, &lease, now)?;
+                    fence(conn, &lease)?;
                     let fence_value = lease.fence as i64;
                     let limit = i64::try_from(limit).unwrap_or(i64::MAX);
                     // Orphans of an older fence first, then pending ones by due time: two
@@ -226,67 +261,136 @@ macro_rules! backend_ops {
                         .order((deliveries::next_attempt_at_ms, deliveries::id))
                         .select(DeliveryRow::as_select())
                         .load(conn)?;
-                    Ok(rows
-                        .into_iter()
-                        .map(DeliveryRow::into_delivery)
-                        .collect::<Result<Vec<_>, _>>()?)
+                    let mut claimed = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        let id = row.id;
+                        match row.into_delivery() {
+                            Ok(d) => claimed.push(d),
+                            // A row that cannot be read would be claimed again and again:
+                            // fail it with the reason and carry on with the others.
+                            Err(e) => {
+                                diesel::update(deliveries::table.find(id))
+                                    .set((
+                                        deliveries::state.eq(DeliveryState::Failed.as_str()),
+                                        deliveries::last_error
+                                            .eq(Some(format!("unreadable delivery row: {e}"))),
+                                    ))
+                                    .execute(conn)?;
+                            }
+                        }
+                    }
+                    Ok(claimed)
                 }))
             }
 
-            pub(crate) fn finish_delivery(
+            pub(crate) fn finish_deliveries(
                 conn: &mut Conn,
                 lease: Lease,
                 now: SystemTime,
-                id: i64,
-                update: DeliveryUpdate,
-            ) -> Result<(), StoreError> {
+                results: Vec<DeliveryResult>,
+            ) -> Result<Vec<Recorded>, StoreError> {
                 finish(conn.transaction(|conn| {
-                    fence(conn, &lease, now)?;
-                    let (state, fence_value): (String, Option<i64>) = deliveries::table
-                        .find(id)
-                        .select((deliveries::state, deliveries::fence))
-                        .first(conn)
-                        .optional()?
-                        .ok_or_else(|| StoreError::NotFound {
-                            what: format!("delivery {id}"),
-                        })?;
-                    let superseded = state == DeliveryState::Superseded.as_str();
-                    if fence_value != Some(lease.fence as i64)
-                        || !(superseded || state == DeliveryState::InFlight.as_str())
-                    {
-                        return Err(DbError(StoreError::LeaseLost));
-                    }
-                    let target = deliveries::table.find(id);
-                    match update {
-                        DeliveryUpdate::Sent => diesel::update(target)
-                            .set((
-                                deliveries::state.eq(DeliveryState::Sent.as_str()),
-                                deliveries::sent_at_ms.eq(Some(to_ms(now))),
-                                deliveries::last_error.eq(None::<String>),
-                            ))
-                            .execute(conn)?,
-                        DeliveryUpdate::Retry { at, error } if !superseded => {
-                            diesel::update(target)
+                    fence(conn, &lease)?;
+                    let in_flight = DeliveryState::InFlight.as_str();
+                    let superseded = DeliveryState::Superseded.as_str();
+                    let mut recorded = Vec::with_capacity(results.len());
+                    for r in results {
+                        // Only while the row is still out under the fence this result answers.
+                        let target = deliveries::table
+                            .filter(deliveries::id.eq(r.id))
+                            .filter(deliveries::fence.eq(r.fence as i64));
+                        let n = match r.update {
+                            DeliveryUpdate::Sent => diesel::update(target)
+                                .filter(deliveries::state.eq_any([in_flight, superseded]))
                                 .set((
-                                    deliveries::state.eq(DeliveryState::Pending.as_str()),
-                                    deliveries::next_attempt_at_ms.eq(to_ms(at)),
-                                    deliveries::last_error.eq(Some(error)),
+                                    deliveries::state.eq(DeliveryState::Sent.as_str()),
+                                    deliveries::sent_at_ms.eq(Some(to_ms(now))),
+                                    deliveries::last_error.eq(None::<String>),
                                 ))
-                                .execute(conn)?
-                        }
-                        DeliveryUpdate::Failed { error } if !superseded => diesel::update(target)
-                            .set((
-                                deliveries::state.eq(DeliveryState::Failed.as_str()),
-                                deliveries::last_error.eq(Some(error)),
-                            ))
-                            .execute(conn)?,
-                        DeliveryUpdate::Retry { error, .. } | DeliveryUpdate::Failed { error } => {
-                            diesel::update(target)
-                                .set(deliveries::last_error.eq(Some(error)))
-                                .execute(conn)?
-                        }
-                    };
-                    Ok(())
+                                .execute(conn)?,
+                            DeliveryUpdate::Retry { at, error } => {
+                                let n = diesel::update(target)
+                                    .filter(deliveries::state.eq(in_flight))
+                                    .set((
+                                        deliveries::state.eq(DeliveryState::Pending.as_str()),
+                                        deliveries::next_attempt_at_ms.eq(to_ms(at)),
+                                        deliveries::last_error.eq(Some(&error)),
+                                    ))
+                                    .execute(conn)?;
+                                if n == 0 {
+                                    note_superseded(conn, r.id, r.fence, &error)?
+                                } else {
+                                    n
+                                }
+                            }
+                            DeliveryUpdate::Failed { error } => {
+                                let n = diesel::update(target)
+                                    .filter(deliveries::state.eq(in_flight))
+                                    .set((
+                                        deliveries::state.eq(DeliveryState::Failed.as_str()),
+                                        deliveries::last_error.eq(Some(&error)),
+                                    ))
+                                    .execute(conn)?;
+                                if n == 0 {
+                                    note_superseded(conn, r.id, r.fence, &error)?
+                                } else {
+                                    n
+                                }
+                            }
+                        };
+                        recorded.push(if n == 1 {
+                            Recorded::Applied
+                        } else {
+                            Recorded::Stale
+                        });
+                    }
+                    Ok(recorded)
+                }))
+            }
+
+            /// A failure of a delivery superseded while it was out: it stays superseded;
+            /// only the error is kept.
+            fn note_superseded(
+                conn: &mut Conn,
+                id: i64,
+                fence: u64,
+                error: &str,
+            ) -> DbResult<usize> {
+                Ok(diesel::update(
+                    deliveries::table
+                        .filter(deliveries::id.eq(id))
+                        .filter(deliveries::fence.eq(fence as i64))
+                        .filter(deliveries::state.eq(DeliveryState::Superseded.as_str())),
+                )
+                .set(deliveries::last_error.eq(Some(error)))
+                .execute(conn)?)
+            }
+
+            pub(crate) fn retry_failed(
+                conn: &mut Conn,
+                lease: Lease,
+                now: SystemTime,
+            ) -> Result<u64, StoreError> {
+                finish(conn.transaction(|conn| {
+                    fence(conn, &lease)?;
+                    let latest: Vec<Option<i64>> = changes::table
+                        .filter(changes::kind.eq(ChangeKind::Change.as_str()))
+                        .group_by(changes::family)
+                        .select(diesel::dsl::max(changes::id))
+                        .load(conn)?;
+                    let latest: Vec<i64> = latest.into_iter().flatten().collect();
+                    let n = diesel::update(
+                        deliveries::table
+                            .filter(deliveries::change_id.eq_any(&latest))
+                            .filter(deliveries::state.eq(DeliveryState::Failed.as_str())),
+                    )
+                    .set((
+                        deliveries::state.eq(DeliveryState::Pending.as_str()),
+                        deliveries::attempts.eq(0),
+                        deliveries::next_attempt_at_ms.eq(to_ms(now)),
+                    ))
+                    .execute(conn)?;
+                    Ok(n as u64)
                 }))
             }
 
@@ -300,7 +404,7 @@ macro_rules! backend_ops {
                     .select(deliveries::id)
                     .first::<i64>(conn)
                     .optional()
-                    .map_err(StoreError::backend)?;
+                    .map_err(db_error)?;
                 if orphan.is_some() {
                     return Ok(Some(SystemTime::UNIX_EPOCH));
                 }
@@ -308,7 +412,7 @@ macro_rules! backend_ops {
                     .filter(deliveries::state.eq(DeliveryState::Pending.as_str()))
                     .select(diesel::dsl::min(deliveries::next_attempt_at_ms))
                     .first(conn)
-                    .map_err(StoreError::backend)?;
+                    .map_err(db_error)?;
                 Ok(next.map(from_ms))
             }
 
@@ -321,7 +425,7 @@ macro_rules! backend_ops {
                     .order(deliveries::id)
                     .select(DeliveryRow::as_select())
                     .load(conn)
-                    .map_err(StoreError::backend)?
+                    .map_err(db_error)?
                     .into_iter()
                     .map(DeliveryRow::into_delivery)
                     .collect()
@@ -332,7 +436,7 @@ macro_rules! backend_ops {
                     .group_by(deliveries::state)
                     .select((deliveries::state, diesel::dsl::count_star()))
                     .load(conn)
-                    .map_err(StoreError::backend)?;
+                    .map_err(db_error)?;
                 let mut counts = DeliveryCounts::default();
                 for (state, n) in rows {
                     let n = u64::try_from(n).unwrap_or(0);
@@ -357,19 +461,19 @@ macro_rules! backend_ops {
             pub(crate) fn acquire_lease(
                 conn: &mut Conn,
                 holder: Holder,
-                now: SystemTime,
                 ttl: Duration,
             ) -> Result<Option<Lease>, StoreError> {
                 finish(conn.transaction(|conn| {
-                    // Lock the row first (a write), then decide.
+                    // Lock the row first (a write), then decide on the database's clock.
                     diesel::update(control::table.find(1))
                         .set(control::lease_fence.eq(control::lease_fence))
                         .execute(conn)?;
                     let row = control_row(conn)?;
-                    let now_ms = to_ms(now);
+                    let now_ms: i64 = diesel::select(db_now()).get_result(conn)?;
                     let valid = row.lease_holder.is_some() && row.lease_expires_at_ms > now_ms;
                     let ours = row.lease_holder.as_deref() == Some(holder.id.as_str());
-                    let expires_ms = to_ms(now + ttl);
+                    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+                    let expires_ms = now_ms.saturating_add(ttl_ms);
                     if valid && !ours {
                         return Ok(None);
                     }
@@ -408,16 +512,18 @@ macro_rules! backend_ops {
                         control::lease_expires_at_ms.eq(0),
                     ))
                     .execute(conn)
-                    .map_err(StoreError::backend)?;
+                    .map_err(db_error)?;
                 Ok(())
             }
 
-            pub(crate) fn lease(
-                conn: &mut Conn,
-                now: SystemTime,
-            ) -> Result<Option<Lease>, StoreError> {
-                let row = control_row(conn).map_err(StoreError::backend)?;
-                Ok(row.lease().filter(|l| l.is_valid_at(now)))
+            pub(crate) fn lease(conn: &mut Conn) -> Result<Option<Lease>, StoreError> {
+                let row = control_row(conn).map_err(db_error)?;
+                let now_ms: i64 = diesel::select(db_now())
+                    .get_result(conn)
+                    .map_err(db_error)?;
+                Ok(row
+                    .lease()
+                    .filter(|_| row.lease_holder.is_some() && row.lease_expires_at_ms > now_ms))
             }
 
             pub(crate) fn put_instance(
@@ -432,7 +538,7 @@ macro_rules! backend_ops {
                         instances::status.eq(&json),
                     ))
                     .execute(conn)
-                    .map_err(StoreError::backend)?;
+                    .map_err(db_error)?;
                 if updated == 0 {
                     diesel::insert_into(instances::table)
                         .values((
@@ -441,7 +547,7 @@ macro_rules! backend_ops {
                             instances::status.eq(&json),
                         ))
                         .execute(conn)
-                        .map_err(StoreError::backend)?;
+                        .map_err(db_error)?;
                 }
                 Ok(())
             }
@@ -451,7 +557,7 @@ macro_rules! backend_ops {
                     .order(instances::heartbeat_at_ms.desc())
                     .select((instances::id, instances::status))
                     .load(conn)
-                    .map_err(StoreError::backend)?;
+                    .map_err(db_error)?;
                 rows.into_iter()
                     .map(|(id, json)| {
                         serde_json::from_str(&json).map_err(|e| StoreError::Invalid {
@@ -466,7 +572,7 @@ macro_rules! backend_ops {
                     .find(1)
                     .select(control::desired_state)
                     .first(conn)
-                    .map_err(StoreError::backend)?;
+                    .map_err(db_error)?;
                 s.parse()
             }
 
@@ -477,7 +583,7 @@ macro_rules! backend_ops {
                 diesel::update(control::table.find(1))
                     .set(control::desired_state.eq(state.as_str()))
                     .execute(conn)
-                    .map_err(StoreError::backend)?;
+                    .map_err(db_error)?;
                 Ok(())
             }
         }
@@ -485,6 +591,14 @@ macro_rules! backend_ops {
 }
 
 #[cfg(feature = "sqlite")]
-backend_ops!(sqlite, diesel::SqliteConnection);
+backend_ops!(
+    sqlite,
+    diesel::SqliteConnection,
+    "CAST((julianday('now') - 2440587.5) * 86400000.0 AS BIGINT)"
+);
 #[cfg(feature = "postgres")]
-backend_ops!(pg, diesel::PgConnection);
+backend_ops!(
+    pg,
+    diesel::PgConnection,
+    "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
+);

@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use diesel::r2d2::{self, ConnectionManager};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use ip_monitor_core::{
-    Change, CurrentAddress, Delivery, DeliveryCounts, DeliveryUpdate, DesiredState, Family, Holder,
-    InstanceStatus, Lease, NewChange, Recipient, StateStore, StoreError,
+    Change, CurrentAddress, Delivery, DeliveryCounts, DeliveryResult, DesiredState, Family, Holder,
+    InstanceStatus, Lease, NewChange, Recipient, Recorded, StateStore, StoreError,
 };
 
 use crate::error::Error;
@@ -43,7 +43,7 @@ macro_rules! dispatch {
             #[cfg(feature = "sqlite")]
             $crate::store::Pool::Sqlite(pool) => {
                 $crate::store::blocking(move || {
-                    let mut conn = pool.get().map_err(ip_monitor_core::StoreError::backend)?;
+                    let mut conn = pool.get().map_err(ip_monitor_core::StoreError::unavailable)?;
                     $crate::ops::sqlite::$func(&mut conn $(, $arg)*)
                 })
                 .await
@@ -51,7 +51,7 @@ macro_rules! dispatch {
             #[cfg(feature = "postgres")]
             $crate::store::Pool::Pg(pool) => {
                 $crate::store::blocking(move || {
-                    let mut conn = pool.get().map_err(ip_monitor_core::StoreError::backend)?;
+                    let mut conn = pool.get().map_err(ip_monitor_core::StoreError::unavailable)?;
                     $crate::ops::pg::$func(&mut conn $(, $arg)*)
                 })
                 .await
@@ -377,15 +377,19 @@ impl StateStore for DieselStore {
         dispatch!(self.pool, claim(lease, now, limit))
     }
 
-    async fn finish_delivery(
+    async fn finish_deliveries(
         &self,
         lease: &Lease,
         now: SystemTime,
-        id: i64,
-        update: DeliveryUpdate,
-    ) -> Result<(), StoreError> {
+        results: &[DeliveryResult],
+    ) -> Result<Vec<Recorded>, StoreError> {
+        let (lease, results) = (lease.clone(), results.to_vec());
+        dispatch!(self.pool, finish_deliveries(lease, now, results))
+    }
+
+    async fn retry_failed(&self, lease: &Lease, now: SystemTime) -> Result<u64, StoreError> {
         let lease = lease.clone();
-        dispatch!(self.pool, finish_delivery(lease, now, id, update))
+        dispatch!(self.pool, retry_failed(lease, now))
     }
 
     async fn next_delivery_at(&self, lease: &Lease) -> Result<Option<SystemTime>, StoreError> {
@@ -404,11 +408,10 @@ impl StateStore for DieselStore {
     async fn acquire_lease(
         &self,
         holder: &Holder,
-        now: SystemTime,
         ttl: Duration,
     ) -> Result<Option<Lease>, StoreError> {
         let holder = holder.clone();
-        dispatch!(self.pool, acquire_lease(holder, now, ttl))
+        dispatch!(self.pool, acquire_lease(holder, ttl))
     }
 
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
@@ -416,8 +419,8 @@ impl StateStore for DieselStore {
         dispatch!(self.pool, release_lease(lease))
     }
 
-    async fn lease(&self, now: SystemTime) -> Result<Option<Lease>, StoreError> {
-        dispatch!(self.pool, lease(now))
+    async fn lease(&self) -> Result<Option<Lease>, StoreError> {
+        dispatch!(self.pool, lease())
     }
 
     async fn put_instance(&self, status: &InstanceStatus) -> Result<(), StoreError> {

@@ -1,6 +1,8 @@
 //! Core's conformance suites on a SQLite file and on a real PostgreSQL server.
 
-use ip_monitor_core::testing::{recipients_conformance, store_conformance};
+use std::sync::Arc;
+
+use ip_monitor_core::testing::{monitor_conformance, recipients_conformance, store_conformance};
 use ip_monitor_core::{Recipient, Recipients};
 use ip_monitor_diesel::{DieselRecipients, DieselStore, Error};
 
@@ -29,6 +31,13 @@ async fn sqlite_store_conforms() {
     let store = DieselStore::connect(&sqlite_url(&dir)).await.unwrap();
     assert_eq!(store.backend(), "sqlite");
     store_conformance(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_keeps_the_promise_through_lease_faults() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DieselStore::connect(&sqlite_url(&dir)).await.unwrap();
+    monitor_conformance(Arc::new(store)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,6 +136,16 @@ mod postgres {
         let store = DieselStore::connect(&fresh_database()).await.unwrap();
         assert_eq!(store.backend(), "postgres");
         store_conformance(&store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(pg_tests),
+        ignore = "needs IP_MONITOR_TEST_PG_URL: run bash scripts/test.sh"
+    )]
+    async fn postgres_store_keeps_the_promise_through_lease_faults() {
+        let store = DieselStore::connect(&fresh_database()).await.unwrap();
+        monitor_conformance(Arc::new(store)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use ip_monitor_core::*;
@@ -140,7 +140,7 @@ async fn kill_the_leader_and_check(db: String, staff_setup: &[&str]) {
     })
     .await;
     let lease = store
-        .lease(SystemTime::now())
+        .lease()
         .await
         .unwrap()
         .expect("someone holds the lease");
@@ -293,13 +293,8 @@ async fn freeze_the_leader_and_check(db: String, staff_setup: &[&str]) {
     let mut workers: Vec<Child> = (0..3)
         .map(|_| spawn_worker(&db, &source.url(), &log))
         .collect();
-    let leader_pid = |store: DieselStore| async move {
-        store
-            .lease(SystemTime::now())
-            .await
-            .unwrap()
-            .map(|l| l.holder.pid)
-    };
+    let leader_pid =
+        |store: DieselStore| async move { store.lease().await.unwrap().map(|l| l.holder.pid) };
 
     wait_for("the first sends", Duration::from_secs(30), || {
         lines(&log).len() >= 40

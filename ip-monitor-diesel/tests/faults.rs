@@ -31,7 +31,7 @@ async fn fail_on_the_nth_row(store: DieselStore, arm: impl Fn(usize) -> String, 
     let holder = Holder::this_process();
     let now = SystemTime::now();
     let lease = store
-        .acquire_lease(&holder, now, Duration::from_secs(600))
+        .acquire_lease(&holder, Duration::from_secs(600))
         .await
         .unwrap()
         .unwrap();

@@ -349,7 +349,7 @@ async fn status(s: &Settings, as_json: bool) -> Outcome {
     let now = SystemTime::now();
     let ttl = s.monitor.effective_lease_ttl();
     let rows = store.instances().await?;
-    let lease = store.lease(now).await?;
+    let lease = store.lease().await?;
     let desired = store.desired_state().await?;
     let counts = store.delivery_counts().await?;
     let mut current = Vec::new();

@@ -5,10 +5,14 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 
 use super::*;
+use crate::clock::{Clock, TokioClock};
 
 /// A [`StateStore`] in memory: a complete implementation for a single process, for tests,
 /// and for embedding where nothing must survive a restart. Clones share the same state, so
 /// several monitors in one process can contend for its lease.
+///
+/// Its lease is judged on its own clock, by default one that follows tokio's monotonic clock
+/// (so it also runs on a paused test clock); [`with_clock`](Self::with_clock) replaces it.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -18,9 +22,19 @@ use super::*;
 /// assert!(store.current(Family::V4).await.unwrap().is_none());
 /// # }
 /// ```
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Inner>>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            inner: Arc::default(),
+            clock: Arc::new(TokioClock::new()),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -46,18 +60,35 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// An empty store whose lease is judged on `clock`.
+    pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
+        MemoryStore {
+            inner: Arc::default(),
+            clock,
+        }
+    }
+
+    /// Lock the state, and check `lease` against the store's clock.
+    fn fenced(&self, lease: &Lease) -> Result<MutexGuard<'_, Inner>, StoreError> {
+        let inner = self.lock();
+        inner.check_lease(lease, self.clock.now())?;
+        Ok(inner)
+    }
+
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+fn valid_at(lease: &Lease, now: SystemTime) -> bool {
+    now < lease.expires_at
 }
 
 impl Inner {
     fn check_lease(&self, lease: &Lease, now: SystemTime) -> Result<(), StoreError> {
         match &self.lease {
             Some(l)
-                if l.holder.id == lease.holder.id
-                    && l.fence == lease.fence
-                    && l.is_valid_at(now) =>
+                if l.holder.id == lease.holder.id && l.fence == lease.fence && valid_at(l, now) =>
             {
                 Ok(())
             }
@@ -79,8 +110,7 @@ impl StateStore for MemoryStore {
         change: NewChange,
         recipients: &[Recipient],
     ) -> Result<Change, StoreError> {
-        let mut inner = self.lock();
-        inner.check_lease(lease, now)?;
+        let mut inner = self.fenced(lease)?;
         inner.next_change += 1;
         let id = inner.next_change;
         if change.kind == ChangeKind::Change {
@@ -175,8 +205,7 @@ impl StateStore for MemoryStore {
         now: SystemTime,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
-        let mut inner = self.lock();
-        inner.check_lease(lease, now)?;
+        let mut inner = self.fenced(lease)?;
         // Orphans of an older fence first, then pending ones by due time.
         let mut ids: Vec<i64> = inner
             .in_flight
@@ -212,54 +241,79 @@ impl StateStore for MemoryStore {
         Ok(claimed)
     }
 
-    async fn finish_delivery(
+    async fn finish_deliveries(
         &self,
         lease: &Lease,
         now: SystemTime,
-        id: i64,
-        update: DeliveryUpdate,
-    ) -> Result<(), StoreError> {
-        let mut inner = self.lock();
-        inner.check_lease(lease, now)?;
-        let d = inner
-            .deliveries
-            .get_mut(&id)
-            .ok_or_else(|| StoreError::NotFound {
-                what: format!("delivery {id}"),
-            })?;
-        if d.fence != Some(lease.fence)
-            || !matches!(d.state, DeliveryState::InFlight | DeliveryState::Superseded)
-        {
-            return Err(StoreError::LeaseLost);
-        }
-        let superseded = d.state == DeliveryState::Superseded;
-        let mut due_at = None;
-        match update {
-            DeliveryUpdate::Sent => {
-                d.state = DeliveryState::Sent;
-                d.sent_at = Some(now);
-                d.last_error = None;
-            }
-            DeliveryUpdate::Retry { at, error } => {
-                if !superseded {
-                    d.state = DeliveryState::Pending;
-                    d.next_attempt_at = at;
-                    due_at = Some(at);
+        results: &[DeliveryResult],
+    ) -> Result<Vec<Recorded>, StoreError> {
+        let mut inner = self.fenced(lease)?;
+        let Inner {
+            deliveries,
+            due,
+            in_flight,
+            ..
+        } = &mut *inner;
+        let mut recorded = Vec::with_capacity(results.len());
+        for result in results {
+            let Some(d) = deliveries.get_mut(&result.id).filter(|d| {
+                d.fence == Some(result.fence)
+                    && matches!(d.state, DeliveryState::InFlight | DeliveryState::Superseded)
+            }) else {
+                recorded.push(Recorded::Stale);
+                continue;
+            };
+            let superseded = d.state == DeliveryState::Superseded;
+            match result.update.clone() {
+                DeliveryUpdate::Sent => {
+                    d.state = DeliveryState::Sent;
+                    d.sent_at = Some(now);
+                    d.last_error = None;
                 }
-                d.last_error = Some(error);
-            }
-            DeliveryUpdate::Failed { error } => {
-                if !superseded {
-                    d.state = DeliveryState::Failed;
+                DeliveryUpdate::Retry { at, error } => {
+                    if !superseded {
+                        d.state = DeliveryState::Pending;
+                        d.next_attempt_at = at;
+                        due.insert((at, d.id));
+                    }
+                    d.last_error = Some(error);
                 }
-                d.last_error = Some(error);
+                DeliveryUpdate::Failed { error } => {
+                    if !superseded {
+                        d.state = DeliveryState::Failed;
+                    }
+                    d.last_error = Some(error);
+                }
+            }
+            in_flight.remove(&d.id);
+            recorded.push(Recorded::Applied);
+        }
+        Ok(recorded)
+    }
+
+    async fn retry_failed(&self, lease: &Lease, now: SystemTime) -> Result<u64, StoreError> {
+        let mut inner = self.fenced(lease)?;
+        let mut latest: HashMap<Family, i64> = HashMap::new();
+        for c in inner.changes.values() {
+            if c.kind == ChangeKind::Change {
+                latest.insert(c.family, c.id); // ascending ids: the last one wins
             }
         }
-        inner.in_flight.remove(&id);
-        if let Some(at) = due_at {
-            inner.due.insert((at, id));
+        let latest: HashSet<i64> = latest.into_values().collect();
+        let Inner {
+            deliveries, due, ..
+        } = &mut *inner;
+        let mut count = 0;
+        for d in deliveries.values_mut() {
+            if latest.contains(&d.change_id) && d.state == DeliveryState::Failed {
+                d.state = DeliveryState::Pending;
+                d.attempts = 0;
+                d.next_attempt_at = now;
+                due.insert((now, d.id));
+                count += 1;
+            }
         }
-        Ok(())
+        Ok(count)
     }
 
     async fn next_delivery_at(&self, lease: &Lease) -> Result<Option<SystemTime>, StoreError> {
@@ -302,17 +356,17 @@ impl StateStore for MemoryStore {
     async fn acquire_lease(
         &self,
         holder: &Holder,
-        now: SystemTime,
         ttl: Duration,
     ) -> Result<Option<Lease>, StoreError> {
         let mut inner = self.lock();
+        let now = self.clock.now();
         let expires_at = now + ttl;
         match &mut inner.lease {
-            Some(l) if l.is_valid_at(now) && l.holder.id == holder.id => {
+            Some(l) if valid_at(l, now) && l.holder.id == holder.id => {
                 l.expires_at = expires_at;
                 Ok(Some(l.clone()))
             }
-            Some(l) if l.is_valid_at(now) => Ok(None),
+            Some(l) if valid_at(l, now) => Ok(None),
             _ => {
                 inner.last_fence += 1;
                 let lease = Lease {
@@ -339,8 +393,9 @@ impl StateStore for MemoryStore {
         Ok(())
     }
 
-    async fn lease(&self, now: SystemTime) -> Result<Option<Lease>, StoreError> {
-        Ok(self.lock().lease.clone().filter(|l| l.is_valid_at(now)))
+    async fn lease(&self) -> Result<Option<Lease>, StoreError> {
+        let now = self.clock.now();
+        Ok(self.lock().lease.clone().filter(|l| valid_at(l, now)))
     }
 
     async fn put_instance(&self, status: &InstanceStatus) -> Result<(), StoreError> {

@@ -35,15 +35,38 @@ pub enum StoreError {
         /// What is wrong.
         what: String,
     },
-    /// The backend failed (connection, I/O, SQL).
+    /// The backend failed (SQL, a constraint, a schema mismatch): retrying the same
+    /// operation is not expected to help.
     #[error("store backend: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The backend is busy or out of reach for now (a lock held by another process, a
+    /// serialization failure, a pool timeout, a lost connection): the same operation may
+    /// succeed when tried again.
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl StoreError {
-    /// Wrap a backend error.
+    /// Wrap a backend error that retrying will not fix.
     pub fn backend(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         StoreError::Backend(e.into())
+    }
+
+    /// Wrap a backend error that retrying may fix (busy, unreachable, timed out).
+    pub fn unavailable(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StoreError::Unavailable(e.into())
+    }
+
+    /// Whether the same operation may succeed when tried again: the store was busy or out
+    /// of reach. A lost lease is not transient: the caller must stop acting.
+    ///
+    /// ```
+    /// use ip_monitor_core::StoreError;
+    /// assert!(StoreError::unavailable("database is locked").is_transient());
+    /// assert!(!StoreError::LeaseLost.is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
     }
 }
 
@@ -86,8 +109,12 @@ fn host_name() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-/// The right to act (check, record, deliver) for a while. Each acquisition by a new holder
-/// gets a higher `fence`; the store refuses claims and marks under a stale one.
+/// The right to act (check, record, deliver) for a while. Each acquisition gets a higher
+/// `fence` than any before; the store refuses claims and marks under a stale one.
+///
+/// Times are on the store's own clock (the database server's, for a database): compare them
+/// with nothing on the caller's clock. A holder keeps its own deadline on a monotonic clock,
+/// measured from before it asked for the lease.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Lease {
@@ -95,17 +122,10 @@ pub struct Lease {
     pub holder: Holder,
     /// The fencing number.
     pub fence: u64,
-    /// When this holder acquired it.
+    /// When this holder acquired it (store clock).
     pub acquired_at: SystemTime,
-    /// When it lapses unless renewed.
+    /// When it lapses unless renewed (store clock).
     pub expires_at: SystemTime,
-}
-
-impl Lease {
-    /// Whether the lease is still valid at `now`.
-    pub fn is_valid_at(&self, now: SystemTime) -> bool {
-        now < self.expires_at
-    }
 }
 
 /// A real change of address, or a test notice sent on request.
@@ -298,6 +318,28 @@ pub enum DeliveryUpdate {
     },
 }
 
+/// The result of an attempt on a delivery, and the fence of the lease it was claimed under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryResult {
+    /// The delivery.
+    pub id: i64,
+    /// The fence it was claimed under ([`Delivery::fence`] as claimed).
+    pub fence: u64,
+    /// What happened.
+    pub update: DeliveryUpdate,
+}
+
+/// What recording one [`DeliveryResult`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Recorded {
+    /// The result was written.
+    Applied,
+    /// The delivery is no longer in flight under the fence the result answers (claimed again
+    /// under a newer fence, or already finished): nothing was written. Not an error: it says
+    /// nothing about the caller's lease.
+    Stale,
+}
+
 /// How many deliveries are in each state.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -420,10 +462,11 @@ pub struct InstanceStatus {
 /// Durable state shared by every process using the same database.
 ///
 /// Operations that act (record, claim, finish) take the caller's [`Lease`] and fail with
-/// [`StoreError::LeaseLost`] unless it is still the valid lease at `now` — checked in the
-/// same transaction as the write. Times are passed in by the caller so every process and
-/// test uses one clock. Run [`testing::store_conformance`](crate::testing) on an
-/// implementation (feature `testing`).
+/// [`StoreError::LeaseLost`] unless it is still the valid lease — checked in the same
+/// transaction as the write, against the store's own clock (the database server's `now()`,
+/// never the caller's, so hosts with skewed clocks cannot both hold it). The `now` passed to
+/// them stamps records and schedules deliveries. Run
+/// [`testing::store_conformance`](crate::testing) on an implementation (feature `testing`).
 #[cfg_attr(feature = "mock", mockall::automock)]
 #[async_trait]
 pub trait StateStore: Send + Sync + Debug {
@@ -454,15 +497,25 @@ pub trait StateStore: Send + Sync + Debug {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError>;
 
-    /// Record the result of an attempt on a delivery claimed under this lease. A delivery
-    /// superseded while in flight stays superseded unless it was sent.
-    async fn finish_delivery(
+    /// Record the results of attempts, all in one transaction under `lease` (fails with
+    /// [`StoreError::LeaseLost`] as a whole if the lease is no longer valid, writing nothing).
+    ///
+    /// Each result is written only while its delivery is still in flight under the fence it
+    /// answers ([`DeliveryResult::fence`]), which need not be `lease`'s fence: a holder whose
+    /// lease lapsed and was acquired again records what finished in between. Otherwise the
+    /// result is [`Recorded::Stale`] and nothing is written for it. A delivery superseded
+    /// while in flight stays superseded unless it was sent. One entry per result, in order.
+    async fn finish_deliveries(
         &self,
         lease: &Lease,
         now: SystemTime,
-        id: i64,
-        update: DeliveryUpdate,
-    ) -> Result<(), StoreError>;
+        results: &[DeliveryResult],
+    ) -> Result<Vec<Recorded>, StoreError>;
+
+    /// Put the failed deliveries of the latest change of each family back in the queue, due
+    /// at `now` with their attempts reset (after the operator fixed what made them fail).
+    /// Returns how many were requeued.
+    async fn retry_failed(&self, lease: &Lease, now: SystemTime) -> Result<u64, StoreError>;
 
     /// When the next delivery is due for this lease holder (`None`: nothing to do).
     async fn next_delivery_at(&self, lease: &Lease) -> Result<Option<SystemTime>, StoreError>;
@@ -473,21 +526,21 @@ pub trait StateStore: Send + Sync + Debug {
     /// Deliveries per state.
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
 
-    /// Acquire the lease, or renew it when `holder` has it. A new acquisition (free or
-    /// expired lease) gets a fence higher than any before; a renewal keeps the fence.
-    /// `None` when another holder's lease is still valid.
+    /// Acquire the lease for `ttl` from now on the store's clock, or renew it when `holder`
+    /// has it. A new acquisition (free or expired lease) gets a fence higher than any before,
+    /// also when the same holder acquires again after its lease lapsed; a renewal of a still
+    /// valid lease keeps the fence. `None` when another holder's lease is still valid.
     async fn acquire_lease(
         &self,
         holder: &Holder,
-        now: SystemTime,
         ttl: Duration,
     ) -> Result<Option<Lease>, StoreError>;
 
     /// Give the lease up, if it is still this one.
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError>;
 
-    /// The valid lease at `now`, if any.
-    async fn lease(&self, now: SystemTime) -> Result<Option<Lease>, StoreError>;
+    /// The lease valid now on the store's clock, if any.
+    async fn lease(&self) -> Result<Option<Lease>, StoreError>;
 
     /// Write an instance's status row (insert or replace).
     async fn put_instance(&self, status: &InstanceStatus) -> Result<(), StoreError>;
@@ -529,14 +582,20 @@ macro_rules! forward_state_store {
             ) -> Result<Vec<Delivery>, StoreError> {
                 (**self).claim_deliveries(lease, now, limit).await
             }
-            async fn finish_delivery(
+            async fn finish_deliveries(
                 &self,
                 lease: &Lease,
                 now: SystemTime,
-                id: i64,
-                update: DeliveryUpdate,
-            ) -> Result<(), StoreError> {
-                (**self).finish_delivery(lease, now, id, update).await
+                results: &[DeliveryResult],
+            ) -> Result<Vec<Recorded>, StoreError> {
+                (**self).finish_deliveries(lease, now, results).await
+            }
+            async fn retry_failed(
+                &self,
+                lease: &Lease,
+                now: SystemTime,
+            ) -> Result<u64, StoreError> {
+                (**self).retry_failed(lease, now).await
             }
             async fn next_delivery_at(
                 &self,
@@ -553,16 +612,15 @@ macro_rules! forward_state_store {
             async fn acquire_lease(
                 &self,
                 holder: &Holder,
-                now: SystemTime,
                 ttl: Duration,
             ) -> Result<Option<Lease>, StoreError> {
-                (**self).acquire_lease(holder, now, ttl).await
+                (**self).acquire_lease(holder, ttl).await
             }
             async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
                 (**self).release_lease(lease).await
             }
-            async fn lease(&self, now: SystemTime) -> Result<Option<Lease>, StoreError> {
-                (**self).lease(now).await
+            async fn lease(&self) -> Result<Option<Lease>, StoreError> {
+                (**self).lease().await
             }
             async fn put_instance(&self, status: &InstanceStatus) -> Result<(), StoreError> {
                 (**self).put_instance(status).await

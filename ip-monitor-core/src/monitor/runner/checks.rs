@@ -1,0 +1,224 @@
+//! Full checks and probes: ask the sources, confirm a new address, record the change.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::{FamilyState, Runner};
+use crate::address::Family;
+use crate::error::{Error, Result};
+use crate::monitor::{CheckReport, Event};
+use crate::recipients::RecipientList;
+use crate::store::{Change, ChangeKind, NewChange, SourceStatus, StoreError};
+
+impl Runner {
+    pub(super) async fn check_now(&mut self) -> Result<Vec<CheckReport>> {
+        if self.lease.held().is_none() {
+            self.heartbeat().await;
+        }
+        if self.lease.held().is_none() {
+            return Err(self.not_leader().await);
+        }
+        Ok(self.full_check().await)
+    }
+
+    pub(super) async fn full_check(&mut self) -> Vec<CheckReport> {
+        let now = Instant::now();
+        self.next_full = now + self.shared.config.interval;
+        self.next_probe = now + self.shared.config.probe_interval;
+        let mut reports = Vec::with_capacity(self.families.len());
+        let mut errors = Vec::new();
+        for i in 0..self.families.len() {
+            let report = self.check_family(i).await;
+            if let Some(e) = &report.error {
+                errors.push(format!("{}: {e}", report.outcome.family));
+            }
+            reports.push(report);
+        }
+        self.status.last_check_at = Some(self.shared.clock.now());
+        self.status.last_error = (!errors.is_empty()).then(|| errors.join("; "));
+        self.publish();
+        reports
+    }
+
+    fn record_sources(&mut self, family: Family, outcome: &crate::check::CheckOutcome) {
+        let at = self.shared.clock.now();
+        self.status.sources.retain(|s| s.family != family);
+        self.status
+            .sources
+            .extend(outcome.reports.iter().map(|r| SourceStatus {
+                name: r.source.clone(),
+                family,
+                answer: r.result.as_ref().and_then(|r| r.as_ref().ok().copied()),
+                error: match &r.result {
+                    Some(Err(e)) => Some(e.to_string()),
+                    Some(Ok(_)) => None,
+                    None => Some("not awaited: the check was decided without it".to_owned()),
+                },
+                latency_ms: r.latency.map(|d| d.as_millis() as u64),
+                at,
+            }));
+    }
+
+    async fn check_family(&mut self, index: usize) -> CheckReport {
+        let family = self.families[index].family;
+        let outcome = self.shared.sources.check(family).await;
+        self.record_sources(family, &outcome);
+        let mut report = CheckReport {
+            previous: self.families[index].current,
+            change: None,
+            confirming: None,
+            rejected_recipients: Vec::new(),
+            error: None,
+            outcome,
+        };
+        let address = match &report.outcome.result {
+            Ok(a) => *a,
+            Err(e) => {
+                tracing::warn!(%family, error = %e, "check failed; nothing recorded");
+                self.emit(Event::CheckFailed {
+                    family,
+                    error: e.to_string(),
+                });
+                report.error = Some(Error::Check {
+                    family,
+                    source: e.clone(),
+                });
+                return report;
+            }
+        };
+        self.emit(Event::Checked { family, address });
+        if let Err(e) = self.observe(index, address, &mut report).await {
+            if matches!(e, Error::Store(StoreError::LeaseLost)) {
+                self.lose_lease();
+            }
+            tracing::warn!(%family, error = %e, "could not record the check");
+            report.error = Some(e);
+        }
+        report
+    }
+
+    async fn observe(
+        &mut self,
+        index: usize,
+        address: IpAddr,
+        report: &mut CheckReport,
+    ) -> Result<()> {
+        let family = self.families[index].family;
+        let current = self.shared.store.current(family).await?.map(|c| c.address);
+        self.families[index].current = current;
+        report.previous = current;
+        if current == Some(address) {
+            self.families[index].candidate = None;
+            return Ok(());
+        }
+        let needed = self.shared.config.confirmations;
+        let seen = match self.families[index].candidate {
+            Some((a, n)) if a == address => n + 1,
+            _ => 1,
+        };
+        if seen < needed {
+            self.families[index].candidate = Some((address, seen));
+            report.confirming = Some((seen, needed));
+            tracing::info!(%family, %address, seen, needed, "new address awaits confirmation");
+            self.emit(Event::Confirming {
+                family,
+                address,
+                seen,
+                needed,
+            });
+            // Confirm at the probe cadence rather than waiting a whole interval.
+            let soon = Instant::now()
+                + self
+                    .shared
+                    .config
+                    .probe_interval
+                    .max(Duration::from_secs(1));
+            self.next_full = self.next_full.min(soon);
+            return Ok(());
+        }
+        let recipients = if current.is_none() && !self.shared.config.notify_on_first {
+            RecipientList::default()
+        } else {
+            self.active_recipients().await?
+        };
+        let change = self
+            .record(family, address, current, ChangeKind::Change, &recipients)
+            .await?;
+        tracing::info!(%family, %address, previous = ?current, deliveries = change.deliveries, "address changed");
+        self.families[index].current = Some(address);
+        self.families[index].candidate = None;
+        // Sends of the older change still out must not hand over a stale URL.
+        self.outbox.cancel_superseded(&change);
+        self.outbox.pump_now();
+        self.emit(Event::Changed(change.clone()));
+        report.change = Some(change);
+        report.rejected_recipients = recipients.rejected;
+        Ok(())
+    }
+
+    /// Record a change (or test) of `address` with one delivery per valid recipient.
+    pub(super) async fn record(
+        &mut self,
+        family: Family,
+        address: IpAddr,
+        previous: Option<IpAddr>,
+        kind: ChangeKind,
+        recipients: &RecipientList,
+    ) -> Result<Change> {
+        let lease = self
+            .lease
+            .held()
+            .cloned()
+            .ok_or(Error::NotLeader { holder: None })?;
+        let change = NewChange {
+            family,
+            address,
+            previous,
+            url: self.shared.template.render(address),
+            kind,
+        };
+        Ok(self
+            .shared
+            .store
+            .record_change(&lease, self.shared.clock.now(), change, &recipients.valid)
+            .await?)
+    }
+
+    /// The active recipients, with skipped rows logged and reported.
+    pub(super) async fn active_recipients(&mut self) -> Result<RecipientList> {
+        let recipients = self.shared.recipients.active().await?;
+        for rejected in &recipients.rejected {
+            tracing::error!("{rejected}");
+            self.emit(Event::RecipientRejected(rejected.clone()));
+        }
+        if recipients.valid.is_empty() {
+            tracing::warn!("no active recipients: nobody is told");
+        }
+        Ok(recipients)
+    }
+
+    pub(super) async fn probe(&mut self) {
+        self.next_probe = Instant::now() + self.shared.config.probe_interval;
+        for i in 0..self.families.len() {
+            let FamilyState {
+                family, current, ..
+            } = self.families[i];
+            let Some(report) = self.shared.sources.probe(family).await else {
+                return;
+            };
+            match report.result {
+                Some(Ok(address)) if Some(address) != current => {
+                    tracing::info!(%family, %address, "probe saw a different address; checking now");
+                    self.emit(Event::ProbeMismatch { family, address });
+                    self.next_full = Instant::now();
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(%family, source = %report.source, error = %e, "probe failed")
+                }
+                _ => {}
+            }
+        }
+    }
+}
