@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ip_monitor_core::{Notice, Notifier, NotifyError, Recipient};
+use ip_monitor_core::{Notice, Notifier, NotifyError, Recipient, SendPermit};
 use lettre::transport::smtp::authentication::Credentials;
 
 use crate::transport::{Pool, SendError};
@@ -258,12 +258,14 @@ impl SmtpNotifierBuilder {
     }
 }
 
-/// Classify a failure: a 5xx reply to the message or its recipient is permanent; 4xx
-/// replies, network errors, TLS trouble, timeouts and any failure setting up the session
-/// (a wrong password, a server without STARTTLS) are transient, so fixing the server or the
-/// configuration still delivers what is pending.
+/// Classify a failure: only a 5xx refusal of the recipient's mailbox is permanent. 4xx
+/// replies, network errors, TLS trouble, timeouts, any failure setting up the session (a
+/// wrong password, a server without STARTTLS) and refusals of the sender or by relay policy
+/// are transient, so fixing the relay or the configuration still delivers what is pending.
 fn classify(error: SendError) -> NotifyError {
-    if error.is_permanent() {
+    if matches!(error, SendError::Withheld) {
+        NotifyError::withheld()
+    } else if error.is_permanent() {
         NotifyError::permanent(error)
     } else {
         NotifyError::transient(error)
@@ -273,9 +275,22 @@ fn classify(error: SendError) -> NotifyError {
 #[async_trait]
 impl Notifier for SmtpNotifier {
     async fn notify(&self, notice: &Notice, recipient: &Recipient) -> Result<(), NotifyError> {
+        self.notify_within(notice, recipient, &SendPermit::always())
+            .await
+    }
+
+    /// The permit is checked once more after the relay accepted the envelope, right before
+    /// `DATA`: a process that froze while connecting wakes up and sends nothing.
+    async fn notify_within(
+        &self,
+        notice: &Notice,
+        recipient: &Recipient,
+        permit: &SendPermit,
+    ) -> Result<(), NotifyError> {
+        permit.check()?;
         let message = self.template.build(notice, recipient)?;
         self.pool
-            .send(message.envelope(), &message.formatted())
+            .send(message.envelope(), &message.formatted(), permit)
             .await
             .map_err(classify)
     }

@@ -21,12 +21,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
+use ip_monitor_core::SendPermit;
+
 use crate::smtp::Tls;
 
 /// Idle connections older than this are checked with NOOP before reuse.
 const CHECK_IDLE_AFTER: Duration = Duration::from_secs(30);
 
-/// Why a send failed.
+/// Why a send failed, by the step that failed: what a refusal is about depends on when the
+/// relay said it.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum SendError {
     #[error(transparent)]
@@ -35,6 +38,18 @@ pub(crate) enum SendError {
     /// server or the configuration, not of the recipient, so never permanent for them.
     #[error("setting up the SMTP session: {0}")]
     Session(lettre::transport::smtp::Error),
+    /// The relay refused the sender (`MAIL FROM`): its configuration, not the recipient's.
+    #[error("the relay refused the sender: {0}")]
+    Sender(lettre::transport::smtp::Error),
+    /// The relay refused the recipient (`RCPT TO`).
+    #[error("the relay refused the recipient: {0}")]
+    Recipient(lettre::transport::smtp::Error),
+    /// The relay refused the message (`DATA` or its end).
+    #[error("the relay refused the message: {0}")]
+    Message(lettre::transport::smtp::Error),
+    /// The send permit lapsed before `DATA`: nothing was handed over.
+    #[error("not handed over: the send permit lapsed before DATA")]
+    Withheld,
     #[error("connecting to {server}: {source}")]
     Connect { server: String, source: io::Error },
     #[error("TLS: {0}")]
@@ -44,10 +59,60 @@ pub(crate) enum SendError {
 }
 
 impl SendError {
-    /// Only a 5xx reply is permanent.
+    /// Permanent for this recipient only when the relay refused the recipient's mailbox (a
+    /// 5xx to `RCPT TO`, or to the message, about the address or the mailbox). A 5xx about
+    /// the relay itself, the sender or policy (`530 5.7.0 Authentication required`,
+    /// `554 5.7.1 Relay access denied`) is the relay's configuration: retried.
     pub(crate) fn is_permanent(&self) -> bool {
-        matches!(self, SendError::Smtp(e) if e.is_permanent())
+        match self {
+            SendError::Recipient(e) | SendError::Message(e) => about_the_mailbox(e),
+            _ => false,
+        }
     }
+
+    /// The SMTP error underneath, when the server answered or the connection failed.
+    fn smtp(&self) -> Option<&lettre::transport::smtp::Error> {
+        match self {
+            SendError::Smtp(e)
+            | SendError::Session(e)
+            | SendError::Sender(e)
+            | SendError::Recipient(e)
+            | SendError::Message(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a 5xx refusal is about the recipient's address or mailbox. With an enhanced
+/// status code (RFC 3463) its subject says: `5.1.x` address, `5.2.x` mailbox, `5.6.x`
+/// content; `5.7.x` (security, policy, relaying) and the rest are about the relay. Without
+/// one, 550 / 551 / 553 are the mailbox replies of RFC 5321 unless the text names relaying
+/// or authentication.
+fn about_the_mailbox(e: &lettre::transport::smtp::Error) -> bool {
+    if !e.is_permanent() {
+        return false;
+    }
+    let text = e.to_string().to_ascii_lowercase();
+    if let Some(subject) = enhanced_subject(&text) {
+        return matches!(subject, 1 | 2 | 6);
+    }
+    let code = e.status().map(u16::from).unwrap_or(0);
+    matches!(code, 550 | 551 | 553) && !text.contains("relay") && !text.contains("auth")
+}
+
+/// The subject digit of an enhanced status code `5.S.D` in a reply's text.
+fn enhanced_subject(text: &str) -> Option<u8> {
+    text.split(|c: char| c.is_whitespace() || c == ':' || c == ',')
+        .find_map(|word| {
+            let mut parts = word.split('.');
+            let (class, subject, detail) = (parts.next()?, parts.next()?, parts.next()?);
+            (parts.next().is_none()
+                && class == "5"
+                && detail.len() <= 3
+                && detail.chars().all(|c| c.is_ascii_digit()))
+            .then(|| subject.parse().ok())
+            .flatten()
+        })
 }
 
 pub(crate) struct Pool {
@@ -116,42 +181,41 @@ impl Pool {
         }
     }
 
-    /// Send one message, on a pooled connection when one is idle. A pooled connection that
-    /// turns out dead is replaced once.
-    pub(crate) async fn send(&self, envelope: &Envelope, message: &[u8]) -> Result<(), SendError> {
-        let _permit = self.permits.acquire().await.expect("never closed");
+    /// Send one message, on a pooled connection when one is idle, unless `permit` has lapsed
+    /// when `DATA` is due. A pooled connection that turns out dead is replaced once.
+    pub(crate) async fn send(
+        &self,
+        envelope: &Envelope,
+        message: &[u8],
+        permit: &SendPermit,
+    ) -> Result<(), SendError> {
+        let _slot = self.permits.acquire().await.expect("never closed");
         let timeout = self.timeout;
         let attempt = async {
             let (mut conn, reused) = match self.take_idle().await {
                 Some(c) => (c, true),
                 None => (self.connect().await?, false),
             };
-            match conn.send(envelope, message).await {
-                Ok(_) => {
-                    self.put_idle(conn);
-                    Ok(())
-                }
-                Err(e) if reused && !e.is_response() => {
+            let result = match transfer(&mut conn, envelope, message, permit).await {
+                Err(e) if reused && e.smtp().is_some_and(|e| !e.is_response()) => {
                     // The server closed the idle connection: try once on a fresh one.
-                    let mut fresh = self.connect().await?;
-                    fresh.send(envelope, message).await?;
-                    self.put_idle(fresh);
-                    Ok(())
+                    conn = self.connect().await?;
+                    transfer(&mut conn, envelope, message, permit).await
                 }
-                Err(e) => {
-                    if e.is_response() && !conn.has_broken() {
-                        // A refused recipient leaves the connection usable after RSET.
-                        if conn
-                            .command(lettre::transport::smtp::commands::Rset)
-                            .await
-                            .is_ok()
-                        {
-                            self.put_idle(conn);
-                        }
-                    }
-                    Err(SendError::Smtp(e))
+                other => other,
+            };
+            if result.is_err() && !conn.has_broken() {
+                // A refusal leaves the connection usable after RSET.
+                if conn
+                    .command(lettre::transport::smtp::commands::Rset)
+                    .await
+                    .is_err()
+                {
+                    return result;
                 }
             }
+            self.put_idle(conn);
+            result
         };
         tokio::time::timeout(timeout * 3, attempt)
             .await
@@ -231,6 +295,45 @@ impl Pool {
         }
         Ok(conn)
     }
+}
+
+/// One message over an open session, step by step, so that each refusal is classified by
+/// the step it answers and the permit is checked at the last moment, right before `DATA`.
+async fn transfer(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    message: &[u8],
+    permit: &SendPermit,
+) -> Result<(), SendError> {
+    use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
+    use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+    let mut options = Vec::new();
+    let non_ascii = envelope
+        .from()
+        .into_iter()
+        .chain(envelope.to())
+        .any(|a| !AsRef::<str>::as_ref(a).is_ascii());
+    // Without SMTPUTF8 the relay refuses such an address at RCPT, for that recipient only.
+    if non_ascii && conn.server_info().supports_feature(Extension::SmtpUtfEight) {
+        options.push(MailParameter::SmtpUtfEight);
+    }
+    if !message.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+        options.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+    }
+    conn.command(Mail::new(envelope.from().cloned(), options))
+        .await
+        .map_err(SendError::Sender)?;
+    for to in envelope.to() {
+        conn.command(Rcpt::new(to.clone(), Vec::new()))
+            .await
+            .map_err(SendError::Recipient)?;
+    }
+    if !permit.is_valid() {
+        return Err(SendError::Withheld);
+    }
+    conn.command(Data).await.map_err(SendError::Message)?;
+    conn.message(message).await.map_err(SendError::Message)?;
+    Ok(())
 }
 
 /// An implicit-TLS stream that lettre's client can drive.

@@ -196,6 +196,137 @@ async fn replies_are_classified_per_recipient() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_about_the_relay_or_the_sender_are_transient() {
+    let server = SmtpServer::start();
+    server.reply_to_rcpt(
+        "unknown@example.com",
+        550,
+        "5.1.1 <unknown@example.com>: User unknown",
+    );
+    server.reply_to_rcpt("moved@example.com", 553, "Mailbox name not allowed");
+    server.reply_to_rcpt(
+        "relay@example.com",
+        554,
+        "5.7.1 <relay@example.com>: Relay access denied",
+    );
+    server.reply_to_rcpt("policy@example.com", 550, "Relaying denied");
+    let n = notifier(&server);
+    let notice = notice("81.2.69.160", "http://81.2.69.160:8008/");
+    let send = |email: &str| {
+        let n = n.clone();
+        let notice = notice.clone();
+        let r = Recipient::new(email, None::<&str>).unwrap();
+        async move { n.notify(&notice, &r).await }
+    };
+    for (email, permanent) in [
+        ("unknown@example.com", true),
+        ("moved@example.com", true),
+        ("relay@example.com", false),
+        ("policy@example.com", false),
+    ] {
+        let e = send(email).await.unwrap_err();
+        assert_eq!(e.is_permanent(), permanent, "{email}: {e}");
+        assert_eq!(e.is_transient(), !permanent, "{email}: {e}");
+    }
+    server.reply_to_mail(Some((530, "5.7.0 Authentication required")));
+    let e = send("ana@example.com").await.unwrap_err();
+    assert!(
+        e.is_transient(),
+        "a refused sender is the relay's problem: {e}"
+    );
+    server.reply_to_mail(None);
+    send("ana@example.com").await.unwrap();
+    assert_eq!(
+        server.messages().len(),
+        1,
+        "the connection works again after RSET"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_handed_over_once_the_permit_lapsed_before_data() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let server = SmtpServer::start();
+    let n = notifier(&server);
+    // Valid when the send starts, lapsed by the time the envelope is accepted.
+    let checks = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::clone(&checks);
+    let permit = SendPermit::new(move || seen.fetch_add(1, Ordering::SeqCst) == 0);
+    let e = n
+        .notify_within(
+            &notice("81.2.69.160", "http://81.2.69.160:8008/"),
+            &Recipient::new("ana@example.com", None::<&str>).unwrap(),
+            &permit,
+        )
+        .await
+        .unwrap_err();
+    assert!(e.is_withheld(), "{e}");
+    assert!(
+        checks.load(Ordering::SeqCst) >= 2,
+        "checked again before DATA"
+    );
+    assert!(server.messages().is_empty(), "nothing handed over");
+    // The connection stays usable for the next message.
+    n.notify(
+        &notice("81.2.69.160", "http://81.2.69.160:8008/"),
+        &Recipient::new("ben@example.com", None::<&str>).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(server.messages().len(), 1);
+}
+
+/// A relay that refuses the sender (credentials not configured yet) fails nobody: the
+/// deliveries wait on the retry schedule and go out once the relay is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_refusing_the_sender_delays_but_loses_nobody() {
+    let server = SmtpServer::start();
+    server.reply_to_mail(Some((530, "5.7.0 Authentication required")));
+    let source = StaticIpSource::new("fixed").with_answer("81.2.69.160".parse().unwrap());
+    let store = MemoryStore::new();
+    let staff = ["ana@example.com", "ben@example.com", "cho@example.com"];
+    let handle = Monitor::builder(
+        SourceSet::new(vec![Arc::new(source)]),
+        store.clone(),
+        StaticRecipients::new(staff),
+        notifier(&server),
+    )
+    .config(MonitorConfig {
+        delivery: DeliveryPolicy {
+            retry_initial: Duration::from_millis(200),
+            retry_max: Duration::from_millis(400),
+            ..DeliveryPolicy::default()
+        },
+        ..MonitorConfig::default()
+    })
+    .build()
+    .unwrap()
+    .spawn();
+    let mut events = handle.subscribe();
+    let mut retries = 0;
+    while retries < 3 {
+        match tokio::time::timeout(Duration::from_secs(20), events.recv())
+            .await
+            .expect("attempts happen")
+        {
+            Ok(Event::DeliveryRetry { .. }) => retries += 1,
+            Ok(Event::DeliveryFailed { error, .. }) => panic!("failed for good: {error}"),
+            _ => {}
+        }
+    }
+    let counts = store.delivery_counts().await.unwrap();
+    assert_eq!(counts.failed, 0, "nobody failed for the relay's refusal");
+    server.reply_to_mail(None); // the operator fixed the credentials
+    let messages = server.wait_for(3, Duration::from_secs(20));
+    handle.shutdown().await.unwrap();
+    let counts = store.delivery_counts().await.unwrap();
+    assert_eq!((counts.sent, counts.failed, counts.pending), (3, 0, 0));
+    let mut to: Vec<_> = messages.iter().flat_map(|m| m.to.clone()).collect();
+    to.sort();
+    assert_eq!(to, staff, "each once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_is_down_is_transient() {
     let port = ip_monitor_testkit::refused_port().await;
     let n = SmtpNotifier::builder("127.0.0.1")

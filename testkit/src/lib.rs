@@ -357,6 +357,8 @@ pub mod smtp {
     struct Shared {
         messages: Vec<Received>,
         rules: HashMap<String, (u16, String)>,
+        /// The reply to every MAIL FROM, when set.
+        mail_rule: Option<(u16, String)>,
         delay: Duration,
     }
 
@@ -368,6 +370,9 @@ pub mod smtp {
 
     impl Handler for Conn {
         fn mail(&mut self, _ip: IpAddr, _domain: &str, from: &str) -> Response {
+            if let Some((code, text)) = self.shared.lock().unwrap().mail_rule.clone() {
+                return Response::custom(code, text);
+            }
             self.current = Received {
                 from: from.to_owned(),
                 ..Default::default()
@@ -462,6 +467,12 @@ pub mod smtp {
                 .unwrap()
                 .rules
                 .insert(email.to_ascii_lowercase(), (code, text.to_owned()));
+        }
+
+        /// Answer every MAIL FROM with `code text` from now on (`None`: accept again), as a
+        /// relay that wants authentication does.
+        pub fn reply_to_mail(&self, reply: Option<(u16, &str)>) {
+            self.shared.lock().unwrap().mail_rule = reply.map(|(c, t)| (c, t.to_owned()));
         }
 
         /// Put an implicit-TLS front (port-465 style) before this server, with the test
