@@ -469,6 +469,15 @@ pub mod smtp {
                 .insert(email.to_ascii_lowercase(), (code, text.to_owned()));
         }
 
+        /// Accept RCPT TO `email` again.
+        pub fn forget_rcpt(&self, email: &str) {
+            self.shared
+                .lock()
+                .unwrap()
+                .rules
+                .remove(&email.to_ascii_lowercase());
+        }
+
         /// Answer every MAIL FROM with `code text` from now on (`None`: accept again), as a
         /// relay that wants authentication does.
         pub fn reply_to_mail(&self, reply: Option<(u16, &str)>) {

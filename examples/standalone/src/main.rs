@@ -75,6 +75,8 @@ enum Command {
         #[arg(long, value_name = "ADDR")]
         ip: Option<IpAddr>,
     },
+    /// Requeue the failed deliveries of the latest change and send them (after fixing the relay)
+    Retry,
     /// Recorded changes, newest first
     History {
         /// How many
@@ -187,6 +189,7 @@ async fn dispatch(cli: Cli) -> Outcome {
         Command::Stop => set_desired(&settings, DesiredState::Paused).await,
         Command::Check { json } => check(&settings, json).await,
         Command::Test { force, ip } => test(&settings, force, ip).await,
+        Command::Retry => retry(&settings).await,
         Command::History { limit, json } => history(&settings, limit, json).await,
         Command::Preview { out, ip } => preview(&settings, &out, ip).await,
         Command::Recipients { json } => recipients_cmd(&settings, json).await,
@@ -533,6 +536,23 @@ async fn check(s: &Settings, as_json: bool) -> Outcome {
         Some(e) => Err(Failure::Failed(e.to_string())),
         None => Ok(()),
     }
+}
+
+async fn retry(s: &Settings) -> Outcome {
+    let (monitor, store, _) = monitor(s).await?;
+    let requeued = monitor.retry_failed().await.map_err(|e| match e {
+        CoreError::NotLeader { .. } => Failure::Failed(format!(
+            "{e}: stop the running monitor (it sends with the configuration it started with), \
+             then retry"
+        )),
+        other => Failure::Failed(other.to_string()),
+    })?;
+    let counts = store.delivery_counts().await?;
+    println!(
+        "requeued {requeued} failed deliveries; now pending {}, sent {}, failed {}",
+        counts.pending, counts.sent, counts.failed
+    );
+    Ok(())
 }
 
 /// The address to announce: given, or detected now with the configured sources.

@@ -290,6 +290,54 @@ async fn a_user_s_first_day() {
     assert!(status["leader"].is_null(), "the lease was released");
 }
 
+/// A one-shot check (cron) leaves its outcome for `status`, and `retry` requeues what failed
+/// once the cause is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_shows_a_one_shot_check_and_retry_requeues_the_failed() {
+    let env = Env::new().await;
+    env.b.set(Behavior::ok("<html>not an address</html>"));
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(1), "a failed check exits 1");
+    let status = env.json(&["status", "--json"]);
+    assert!(status["last_check"].is_string(), "{status}");
+    let error = status["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("v4"), "the check's error is shown: {status}");
+    assert!(
+        status["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "b" && s["error"].is_string()),
+        "each source's answer is shown: {status}"
+    );
+
+    env.set("81.2.69.160\n");
+    env.smtp.reply_to_rcpt(
+        "ana@example.com",
+        550,
+        "5.1.1 <ana@example.com>: User unknown",
+    );
+    env.ok(&["check"]);
+    let status = env.json(&["status", "--json"]);
+    assert_eq!(status["last_error"], Value::Null, "{status}");
+    assert_eq!(status["deliveries"]["failed"], 1, "{status}");
+    assert_eq!(env.recipients_of_messages(), ["ben@example.com"]);
+
+    env.smtp.forget_rcpt("ana@example.com"); // the mailbox exists now
+    let out = env.ok(&["retry"]);
+    assert!(out.contains("requeued 1"), "{out}");
+    assert_eq!(
+        env.recipients_of_messages(),
+        ["ana@example.com", "ben@example.com"]
+    );
+    let status = env.json(&["status", "--json"]);
+    assert_eq!(status["deliveries"]["failed"], 0, "{status}");
+    assert_eq!(status["deliveries"]["sent"], 2, "{status}");
+    let out = env.ok(&["retry"]);
+    assert!(out.contains("requeued 0"), "nothing sent twice: {out}");
+    assert_eq!(env.smtp.messages().len(), 2);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failures_have_their_exit_codes() {
     let env = Env::new().await;

@@ -228,6 +228,14 @@ impl Monitor {
         self.runner().0.check_once().await
     }
 
+    /// Put the failed deliveries of the latest change of each family back in the outbox (for
+    /// after the relay or its credentials were fixed) and send them, under the lease like any
+    /// send. Returns how many were requeued, once nothing more is due now. Fails with
+    /// [`Error::NotLeader`] when a running monitor holds the lease.
+    pub async fn retry_failed(self) -> Result<u64> {
+        self.runner().0.retry_failed().await
+    }
+
     /// Send a test notice for `address` to every active recipient through the outbox
     /// (parallelism, retries), without touching the current address or superseding
     /// anything. Returns the test change and its deliveries once each is sent or failed.

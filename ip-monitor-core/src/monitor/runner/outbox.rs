@@ -396,6 +396,37 @@ impl Runner {
     pub(in crate::monitor) async fn check_once(mut self) -> Result<Vec<CheckReport>> {
         self.lease_for_once().await?;
         let reports = self.full_check().await;
+        self.drain_due().await;
+        self.write_final_status().await;
+        Ok(reports)
+    }
+
+    /// Requeue the failed deliveries of the latest change of each family, fenced by the
+    /// lease, and send them; return how many were requeued once nothing more is due now.
+    pub(in crate::monitor) async fn retry_failed(mut self) -> Result<u64> {
+        self.lease_for_once().await?;
+        let lease = self.lease.held().cloned();
+        let requeued = match lease {
+            Some(lease) => {
+                let now = self.shared.clock.now();
+                match self.shared.store.retry_failed(&lease, now).await {
+                    Ok(n) => n,
+                    Err(e) => {
+                        self.release().await;
+                        return Err(e.into());
+                    }
+                }
+            }
+            None => 0,
+        };
+        tracing::info!(requeued, "failed deliveries requeued");
+        self.drain_due().await;
+        Ok(requeued)
+    }
+
+    /// Send what is due now under the one-shot lease, until nothing more is (deliveries
+    /// waiting for a retry stay in the outbox for the running monitor); then release it.
+    async fn drain_due(&mut self) {
         self.outbox.pump_now();
         while self.lease.held().is_some() {
             if self.outbox.pump_due() {
@@ -408,8 +439,6 @@ impl Runner {
         }
         self.finish_inflight().await;
         self.release().await;
-        self.write_final_status().await;
-        Ok(reports)
     }
 
     /// Record a test notice for `address` and deliver it to every active recipient through
