@@ -681,6 +681,23 @@ fn bad_configuration_names_the_key() {
         ),
         (
             MonitorConfig {
+                interval: Duration::from_secs(u64::MAX / 4),
+                ..Default::default()
+            },
+            "interval",
+        ),
+        (
+            MonitorConfig {
+                delivery: DeliveryPolicy {
+                    give_up_after: Duration::from_secs(100 * 365 * 86_400),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            "delivery.give_up_after",
+        ),
+        (
+            MonitorConfig {
                 confirmations: 0,
                 ..Default::default()
             },

@@ -120,14 +120,25 @@ fn to_list(rows: Vec<RawRow>) -> RecipientList {
 impl Recipients for DieselRecipients {
     async fn active(&self) -> Result<RecipientList, RecipientsError> {
         let query = self.query.clone();
+        let head = query.trim_start().to_ascii_lowercase();
+        if !(head.starts_with("select") || head.starts_with("with")) {
+            return Err(RecipientsError::new(
+                "the recipients query must be a SELECT (or WITH … SELECT)",
+            ));
+        }
+        // The query runs read-only: whatever it says, it cannot change the database.
         let rows = match self.store.pool.clone() {
             #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => {
                 blocking(move || {
-                    let mut conn = pool.get().map_err(StoreError::backend)?;
-                    let rows: Vec<Row> = diesel::sql_query(query)
-                        .load(&mut conn)
+                    use diesel::connection::SimpleConnection;
+                    let mut conn = pool.get().map_err(StoreError::unavailable)?;
+                    conn.batch_execute("PRAGMA query_only = ON")
                         .map_err(StoreError::backend)?;
+                    let rows = diesel::sql_query(query).load::<Row>(&mut conn);
+                    conn.batch_execute("PRAGMA query_only = OFF")
+                        .map_err(StoreError::backend)?;
+                    let rows = rows.map_err(StoreError::backend)?;
                     Ok(rows
                         .into_iter()
                         .map(|r| (r.email, r.name))
@@ -138,9 +149,11 @@ impl Recipients for DieselRecipients {
             #[cfg(feature = "postgres")]
             Pool::Pg(pool) => {
                 blocking(move || {
-                    let mut conn = pool.get().map_err(StoreError::backend)?;
-                    let rows: Vec<TextRow> = diesel::sql_query(query)
-                        .load(&mut conn)
+                    let mut conn = pool.get().map_err(StoreError::unavailable)?;
+                    let rows: Vec<TextRow> = conn
+                        .build_transaction()
+                        .read_only()
+                        .run(|conn| diesel::sql_query(query).load(conn))
                         .map_err(StoreError::backend)?;
                     Ok(rows
                         .into_iter()

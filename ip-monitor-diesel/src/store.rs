@@ -102,8 +102,26 @@ impl fmt::Debug for DieselStore {
     }
 }
 
-/// The URL with any password replaced by `***`.
+/// The URL with any password replaced by `***`: in the userinfo and in a `password` query
+/// parameter.
 pub(crate) fn redact(url: &str) -> String {
+    let (url, query) = match url.split_once('?') {
+        Some((base, query)) => {
+            let masked: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => pair.to_owned(),
+                })
+                .collect();
+            (base, format!("?{}", masked.join("&")))
+        }
+        None => (url, String::new()),
+    };
+    redact_userinfo(url) + &query
+}
+
+fn redact_userinfo(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -453,6 +471,10 @@ mod tests {
         );
         assert_eq!(redact("postgres://app@db/app"), "postgres://app@db/app");
         assert_eq!(redact("sqlite://ip-monitor.db"), "sqlite://ip-monitor.db");
+        assert_eq!(
+            redact("postgres://db/app?user=app&password=s3cret&sslmode=require"),
+            "postgres://db/app?user=app&password=***&sslmode=require"
+        );
     }
 
     #[test]

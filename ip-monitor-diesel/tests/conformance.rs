@@ -117,6 +117,26 @@ async fn sqlite_recipients_conform_and_skip_bad_rows() {
         broken.active().await.is_err(),
         "a failing query is an error, not an empty list"
     );
+    for writing in [
+        "DELETE FROM staff",
+        "  delete from staff RETURNING email, name",
+        "SELECT email, name FROM staff; DELETE FROM staff",
+    ] {
+        let _ = DieselRecipients::new(&store).query(writing).active().await;
+    }
+    assert_eq!(
+        staff.active().await.unwrap().valid.len(),
+        2,
+        "a recipients query never changes the staff table"
+    );
+    assert!(
+        DieselRecipients::new(&store)
+            .query("DELETE FROM staff")
+            .active()
+            .await
+            .is_err(),
+        "only SELECT / WITH queries are accepted"
+    );
 }
 
 #[cfg(feature = "postgres")]
@@ -189,5 +209,13 @@ mod postgres {
         let staff = DieselRecipients::new(&store);
         recipients_conformance(&staff, &expected()).await;
         assert_eq!(staff.active().await.unwrap().rejected.len(), 3);
+        let writing = DieselRecipients::new(&store).query(
+            "WITH gone AS (DELETE FROM staff RETURNING email, name) SELECT email, name FROM gone",
+        );
+        assert!(
+            writing.active().await.is_err(),
+            "the query runs in a read-only transaction"
+        );
+        assert_eq!(staff.active().await.unwrap().valid.len(), 2);
     }
 }

@@ -281,7 +281,20 @@ async fn run(s: &Settings) -> Outcome {
     }
     let handle = monitor.spawn();
     tracing::info!(store = %store.url(), "monitor running; stop with Ctrl-C or SIGTERM");
-    wait_for_signal().await;
+    // The status channel closes when the loop ends: on its own, that is a failure (a panic
+    // in a part), and a supervisor (systemd's Restart=on-failure) should see it.
+    let mut status = handle.watch_status();
+    let ended = async { while status.changed().await.is_ok() {} };
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        _ = ended => {
+            let reason = match handle.shutdown().await {
+                Ok(()) => "its loop ended".to_owned(),
+                Err(e) => e.to_string(),
+            };
+            return Err(Failure::Failed(format!("the monitor stopped unexpectedly: {reason}")));
+        }
+    }
     tracing::info!("shutting down");
     handle.shutdown().await?;
     Ok(())

@@ -22,6 +22,9 @@ mod runner;
 
 pub use config::{DeliveryPolicy, MonitorConfig};
 
+/// The longest duration any setting accepts (a year and a month).
+const MAX_DURATION: Duration = Duration::from_secs(400 * 86_400);
+
 /// Something that happened in the monitor; see [`MonitorHandle::subscribe`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -333,6 +336,32 @@ impl MonitorBuilder {
         families.dedup();
         if families.len() != c.families.len() {
             return Err(Error::config("families", "each family may appear once"));
+        }
+        // Upper bounds keep every deadline computed from them representable: no overflow
+        // panic from a typo like "100000000y".
+        let at_most = |key: &str, d: Duration, max: Duration| {
+            if d > max {
+                Err(Error::config(
+                    key,
+                    format!("must be at most {} days", max.as_secs() / 86_400),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        for (key, d) in [
+            ("interval", c.interval),
+            ("probe_interval", c.probe_interval),
+            ("control_poll", c.control_poll),
+            ("heartbeat", c.heartbeat),
+            ("lease_ttl", c.effective_lease_ttl()),
+            ("delivery.retry_initial", c.delivery.retry_initial),
+            ("delivery.retry_max", c.delivery.retry_max),
+            ("delivery.give_up_after", c.delivery.give_up_after),
+            ("shutdown_grace", c.shutdown_grace),
+            ("sources.timeout", self.sources.current_timeout()),
+        ] {
+            at_most(key, d, MAX_DURATION)?;
         }
         positive("interval", c.interval)?;
         positive("control_poll", c.control_poll)?;

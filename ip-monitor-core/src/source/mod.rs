@@ -157,6 +157,26 @@ impl SourceError {
         let answer: String = text.chars().take(64).collect();
         SourceError::Invalid { answer }
     }
+
+    /// Whether asking again later may give a good answer: timeouts, connection failures,
+    /// 5xx and 429 replies, DNS trouble. A garbage, wrong-family or non-global answer, a 4xx
+    /// reply or an unsupported family says the source (or its configuration) is wrong.
+    ///
+    /// ```
+    /// use ip_monitor_core::SourceError;
+    /// use std::time::Duration;
+    /// assert!(SourceError::Timeout(Duration::from_secs(5)).is_transient());
+    /// assert!(SourceError::Status { status: 503 }.is_transient());
+    /// assert!(!SourceError::Status { status: 404 }.is_transient());
+    /// assert!(!SourceError::invalid(b"<html>").is_transient());
+    /// ```
+    pub fn is_transient(&self) -> bool {
+        match self {
+            SourceError::Timeout(_) | SourceError::Transport(_) | SourceError::Dns(_) => true,
+            SourceError::Status { status } => *status >= 500 || *status == 429,
+            _ => false,
+        }
+    }
 }
 
 /// Parse a plain-text answer: at most [`MAX_ANSWER_BYTES`], surrounding whitespace trimmed,
