@@ -901,3 +901,56 @@ async fn transient_failures_follow_the_backoff_schedule_until_give_up() {
     );
     handle.shutdown().await.unwrap();
 }
+
+/// Staff whose query takes longer than the lease's ttl.
+#[derive(Debug, Clone)]
+struct SlowStaff {
+    inner: StaticRecipients,
+    delay: Duration,
+}
+
+#[async_trait]
+impl Recipients for SlowStaff {
+    async fn active(&self) -> std::result::Result<RecipientList, RecipientsError> {
+        tokio::time::sleep(self.delay).await;
+        self.inner.active().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_recipients_query_does_not_starve_the_lease() {
+    let rig = Rig::new("81.2.69.160");
+    let config = MonitorConfig::default();
+    let ttl = config.effective_lease_ttl();
+    let handle = Monitor::builder(
+        SourceSet::new(vec![Arc::new(rig.a.clone()), Arc::new(rig.b.clone())]),
+        rig.store.clone(),
+        SlowStaff {
+            inner: rig.staff.clone(),
+            delay: ttl * 3,
+        },
+        rig.notifier.clone(),
+    )
+    .config(config)
+    .clock(TokioClock::new())
+    .build()
+    .unwrap()
+    .spawn();
+    let mut events = handle.subscribe();
+    wait(ttl * 5).await;
+    let counts = rig.counts().await;
+    assert_eq!(
+        counts.sent, 3,
+        "the change was recorded and delivered: {counts:?}"
+    );
+    let mut acquired = 0;
+    while let Ok(e) = events.try_recv() {
+        assert!(
+            !matches!(e, Event::LeaseLost),
+            "the lease lapsed while the recipients query ran"
+        );
+        acquired += matches!(e, Event::LeaseAcquired { .. }) as usize;
+    }
+    assert_eq!(acquired, 1, "acquired once and kept");
+    handle.shutdown().await.unwrap();
+}

@@ -15,7 +15,7 @@ use crate::store::{Change, ChangeKind, NewChange, SourceStatus, StoreError};
 impl Runner {
     pub(super) async fn check_now(&mut self) -> Result<Vec<CheckReport>> {
         if self.lease.held().is_none() {
-            self.heartbeat().await;
+            self.renew_lease().await;
         }
         if self.lease.held().is_none() {
             return Err(self.not_leader().await);

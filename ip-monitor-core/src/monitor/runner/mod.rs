@@ -74,12 +74,12 @@ impl Runner {
             })
             .collect();
         Runner {
+            lease: LeaseState::new(Arc::clone(&shared), events.clone()),
             shared,
             commands,
             events,
             status_tx,
             status,
-            lease: LeaseState::default(),
             desired: DesiredState::Running,
             families,
             next_full: now,
@@ -93,6 +93,8 @@ impl Runner {
 
     pub(super) async fn run(mut self) {
         tracing::info!(instance = %self.shared.holder.id, "monitor started");
+        self.renew_lease().await;
+        self.start_lease();
         self.tick().await;
         let reply = loop {
             let wake = self.next_wake();
@@ -107,6 +109,7 @@ impl Runner {
                     }
                     Some(Command::ReadControl) => self.next_control = Instant::now(),
                 },
+                () = self.lease.changed() => self.follow_lease(),
                 Some(joined) = self.outbox.join_next(), if self.outbox.sending() => {
                     self.finish_sends(joined).await;
                 }
@@ -229,10 +232,10 @@ impl Runner {
         self.publish();
     }
 
-    /// Renew (or acquire) the lease and write the status row.
+    /// Write the status row (the keeper renews the lease on its own task).
     async fn heartbeat(&mut self) {
         self.next_heartbeat = Instant::now() + self.shared.config.heartbeat;
-        self.renew_lease().await;
+        self.follow_lease();
         self.status.heartbeat_at = self.shared.clock.now();
         self.publish();
         if let Err(e) = self.shared.store.put_instance(&self.status).await {

@@ -499,7 +499,7 @@ impl Runner {
         }
         if Instant::now() >= self.next_heartbeat {
             self.next_heartbeat = Instant::now() + self.shared.config.heartbeat;
-            self.renew_lease().await;
+            self.follow_lease();
         }
     }
 }
