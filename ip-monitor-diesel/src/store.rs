@@ -223,6 +223,24 @@ impl r2d2::CustomizeConnection<diesel::SqliteConnection, r2d2::Error> for Sqlite
     }
 }
 
+/// Create a missing SQLite file readable by its owner only (SQLite gives its `-wal` and
+/// `-shm` files the same permissions); an existing file is left as it is.
+#[cfg(feature = "sqlite")]
+fn create_private_file(path: &str) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl DieselStoreBuilder {
     /// Most connections kept open (default 4; `sqlite://:memory:` always uses 1).
     pub fn pool_size(mut self, size: u32) -> Self {
@@ -294,6 +312,10 @@ impl DieselStoreBuilder {
         let size = if path == ":memory:" {
             1
         } else {
+            create_private_file(path).map_err(|e| Error::Connect {
+                url: self.url.clone(),
+                source: Box::new(e),
+            })?;
             self.pool_size
         };
         let connect_err = |e: Box<dyn std::error::Error + Send + Sync>| Error::Connect {

@@ -219,3 +219,16 @@ mod postgres {
         assert_eq!(staff.active().await.unwrap().valid.len(), 2);
     }
 }
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_sqlite_file_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let _store = DieselStore::connect(&sqlite_url(&dir)).await.unwrap();
+    let mode = std::fs::metadata(dir.path().join("ip-monitor.db"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+}

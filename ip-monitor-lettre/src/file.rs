@@ -64,26 +64,55 @@ impl FileNotifier {
     }
 }
 
+/// Write `bytes` to `path` through a temporary file with an unpredictable name, created new
+/// and readable by the owner only (the messages carry the entry URL): readers never see a
+/// half-written file, and nobody can plant or read one in between.
 pub(crate) async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    use tokio::io::AsyncWriteExt;
     let io = |source| Error::Io {
         path: path.display().to_string(),
         source,
     };
-    let tmp = path.with_extension("tmp");
-    tokio::fs::write(&tmp, bytes).await.map_err(io)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.{:016x}.tmp", fastrand::u64(..)));
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(&tmp).await.map_err(io)?;
+    let written = async {
+        file.write_all(bytes).await?;
+        file.sync_all().await
+    }
+    .await;
+    drop(file);
+    if let Err(e) = written {
+        let _ = tokio::fs::remove_file(&tmp).await;
+        return Err(io(e));
+    }
     tokio::fs::rename(&tmp, path).await.map_err(io)
+}
+
+/// Create `dir` and its parents, new ones accessible to the owner only.
+pub(crate) async fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    let mut builder = tokio::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    builder.mode(0o700);
+    builder.create(dir).await.map_err(|source| Error::Io {
+        path: dir.display().to_string(),
+        source,
+    })
 }
 
 #[async_trait]
 impl Notifier for FileNotifier {
     async fn notify(&self, notice: &Notice, recipient: &Recipient) -> Result<(), NotifyError> {
         let message = self.template.build(notice, recipient)?;
-        tokio::fs::create_dir_all(&self.dir)
-            .await
-            .map_err(|source| Error::Io {
-                path: self.dir.display().to_string(),
-                source,
-            })?;
+        create_private_dir(&self.dir).await?;
         let path = self.dir.join(Self::file_name(notice, recipient));
         write_atomically(&path, &message.formatted()).await?;
         Ok(())

@@ -6,7 +6,7 @@ use base64::Engine;
 use ip_monitor_core::{Notice, Recipient};
 
 use crate::error::Error;
-use crate::file::write_atomically;
+use crate::file::{create_private_dir, write_atomically};
 use crate::message::MessageTemplate;
 
 /// The files [`preview`] wrote.
@@ -40,12 +40,7 @@ pub async fn preview(
     template: &MessageTemplate,
     dir: &Path,
 ) -> Result<PreviewFiles, Error> {
-    tokio::fs::create_dir_all(dir)
-        .await
-        .map_err(|source| Error::Io {
-            path: dir.display().to_string(),
-            source,
-        })?;
+    create_private_dir(dir).await?;
     let png = notice.qr_png.as_ref().ok_or(Error::NoQrCode)?;
     let data_uri = format!(
         "data:image/png;base64,{}",

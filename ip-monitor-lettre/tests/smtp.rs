@@ -508,3 +508,30 @@ async fn an_smtp_outage_during_changes_loses_nothing_and_repeats_nothing() {
     let counts = store.delivery_counts().await.unwrap();
     assert_eq!((counts.sent, counts.pending, counts.in_flight), (3, 0, 0));
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn message_files_are_private_and_leave_no_temporary_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("outbox");
+    let n = FileNotifier::new(&out, MessageTemplate::new("noreply@example.com").unwrap());
+    n.notify(
+        &notice("81.2.69.160", "http://81.2.69.160:8008/"),
+        &Recipient::new("ana@example.com", None::<&str>).unwrap(),
+    )
+    .await
+    .unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&out), 0o700, "the outbox directory is the owner's");
+    let files: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "no temporary file left: {files:?}");
+    assert_eq!(
+        mode(&files[0]),
+        0o600,
+        "messages are readable by the owner only"
+    );
+}
