@@ -217,3 +217,75 @@ fn bad_urls_are_refused_at_build() {
     assert!(HttpIpSource::builder("ftp://example.com/").build().is_err());
     assert!(HttpIpSource::ipify().is_ok());
 }
+
+fn https_source(front: std::net::SocketAddr, trust: bool) -> Arc<dyn IpSource> {
+    let mut b = HttpIpSource::builder(format!("https://localhost:{}/", front.port())).name("tls");
+    if trust {
+        b = b.add_root_certificates(
+            std::fs::read(ip_monitor_testkit::fixture("ca.pem")).expect("the test CA"),
+        );
+    }
+    Arc::new(b.build().unwrap())
+}
+
+async fn ask_source(source: Arc<dyn IpSource>) -> Result<IpAddr, Arc<SourceError>> {
+    let set = SourceSet::new(vec![source]).timeout(Duration::from_secs(2));
+    set.probe(Family::V4).await.unwrap().result.unwrap()
+}
+
+#[tokio::test]
+async fn https_sources_trust_a_private_ca_only_when_told() {
+    let server = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.160\n")).await;
+    let front = ip_monitor_testkit::tls_front(server.addr).await;
+    assert_eq!(
+        ask_source(https_source(front, true))
+            .await
+            .unwrap()
+            .to_string(),
+        "81.2.69.160"
+    );
+    let err = ask_source(https_source(front, false)).await.unwrap_err();
+    assert!(
+        matches!(*err, SourceError::Transport(_)),
+        "an unknown CA is refused: {err}"
+    );
+}
+
+#[tokio::test]
+async fn an_https_source_never_follows_a_redirect_to_plain_http() {
+    let plain = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.160\n")).await;
+    let redirecting = HttpServer::start(
+        "127.0.0.1:0",
+        Behavior::Redirect {
+            location: plain.url(),
+        },
+    )
+    .await;
+    let front = ip_monitor_testkit::tls_front(redirecting.addr).await;
+    let err = ask_source(https_source(front, true)).await.unwrap_err();
+    assert!(matches!(*err, SourceError::Transport(_)), "{err}");
+    assert_eq!(plain.hits(), 0, "the plain-HTTP target was never asked");
+    // Redirects that stay on HTTPS (or start on HTTP) are followed.
+    let https_target = ip_monitor_testkit::tls_front(plain.addr).await;
+    redirecting.set(Behavior::Redirect {
+        location: format!("https://localhost:{}/", https_target.port()),
+    });
+    assert_eq!(
+        ask_source(https_source(front, true))
+            .await
+            .unwrap()
+            .to_string(),
+        "81.2.69.160"
+    );
+    let from_plain = HttpServer::start(
+        "127.0.0.1:0",
+        Behavior::Redirect {
+            location: plain.url(),
+        },
+    )
+    .await;
+    assert_eq!(
+        ask(&from_plain, Family::V4).await.unwrap().to_string(),
+        "81.2.69.160"
+    );
+}

@@ -161,8 +161,13 @@ impl Pool {
                     let _ = store.add(cert);
                 }
             }
+            // The provider is named, not taken from the process default: an application
+            // whose dependencies enable two rustls providers would otherwise panic here.
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
             Arc::new(
-                rustls::ClientConfig::builder()
+                rustls::ClientConfig::builder_with_provider(provider)
+                    .with_safe_default_protocol_versions()
+                    .expect("aws-lc-rs supports the default TLS versions")
                     .with_root_certificates(store)
                     .with_no_client_auth(),
             )

@@ -35,6 +35,11 @@ pub enum Behavior {
         /// Bytes to send.
         len: usize,
     },
+    /// Redirect (302) to `location`.
+    Redirect {
+        /// Where to.
+        location: String,
+    },
 }
 
 impl Behavior {
@@ -189,6 +194,12 @@ impl HttpServer {
             Behavior::BlackHole => {
                 tokio::time::sleep(Duration::from_secs(3600)).await;
             }
+            Behavior::Redirect { location } => {
+                let head = format!(
+                    "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+            }
             Behavior::Stream { len } => {
                 let head =
                     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n";
@@ -206,6 +217,50 @@ impl HttpServer {
         }
         let _ = stream.shutdown().await;
     }
+}
+
+/// A TLS front on 127.0.0.1 before the TCP server at `backend`, with the test certificate
+/// (`fixtures/cert.pem` for localhost and 127.0.0.1, signed by `fixtures/ca.pem`); returns
+/// its address. Runs on the current tokio runtime.
+#[cfg(feature = "tls")]
+pub async fn tls_front(backend: SocketAddr) -> SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(fixture("cert.pem"))
+        .expect("read the test certificate")
+        .collect::<Result<_, _>>()
+        .expect("parse the test certificate");
+    let key = PrivateKeyDer::from_pem_file(fixture("key.pem")).expect("read the test key");
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("default TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("a server TLS configuration");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let front = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let Ok(mut plain) = TcpStream::connect(backend).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
+            });
+        }
+    });
+    front
 }
 
 /// A file of test TLS material in `testkit/fixtures` (see its README).
@@ -487,43 +542,7 @@ pub mod smtp {
         /// Put an implicit-TLS front (port-465 style) before this server, with the test
         /// certificate; returns its address. Runs on the current tokio runtime.
         pub async fn implicit_tls_front(&self) -> SocketAddr {
-            use rustls::pki_types::pem::PemObject;
-            use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-            let certs: Vec<CertificateDer<'static>> =
-                CertificateDer::pem_file_iter(crate::fixture("cert.pem"))
-                    .expect("read the test certificate")
-                    .collect::<Result<_, _>>()
-                    .expect("parse the test certificate");
-            let key =
-                PrivateKeyDer::from_pem_file(crate::fixture("key.pem")).expect("read the test key");
-            let config = rustls::ServerConfig::builder()
-                .with_no_client_auth()
-                .with_single_cert(certs, key)
-                .expect("a server TLS configuration");
-            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind loopback");
-            let front = listener.local_addr().unwrap();
-            let backend = self.addr;
-            tokio::spawn(async move {
-                loop {
-                    let Ok((tcp, _)) = listener.accept().await else {
-                        return;
-                    };
-                    let acceptor = acceptor.clone();
-                    tokio::spawn(async move {
-                        let Ok(mut tls) = acceptor.accept(tcp).await else {
-                            return;
-                        };
-                        let Ok(mut plain) = tokio::net::TcpStream::connect(backend).await else {
-                            return;
-                        };
-                        let _ = tokio::io::copy_bidirectional(&mut tls, &mut plain).await;
-                    });
-                }
-            });
-            front
+            crate::tls_front(self.addr).await
         }
 
         /// Take this long before accepting each message (after its data arrived).

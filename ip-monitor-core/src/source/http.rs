@@ -26,8 +26,9 @@ pub enum AnswerFormat {
 /// An IP source that asks an HTTP(S) endpoint.
 ///
 /// The request for a family goes out from a socket bound to that family (`0.0.0.0` or `::`),
-/// so a dual-stack service answers with the address of the family asked for. At most
-/// [`MAX_ANSWER_BYTES`] of the body are read (a few KiB for a trace). TLS is rustls.
+/// so a dual-stack service answers with the address of the family asked for. It follows at
+/// most three redirects, never from HTTPS to plain HTTP (an answer that arrived in clear text
+/// could have been rewritten on the way). At most [`MAX_ANSWER_BYTES`] of the body are read (a few KiB for a trace). TLS is rustls.
 ///
 /// ```
 /// use ip_monitor_core::HttpIpSource;
@@ -55,6 +56,7 @@ pub struct HttpIpSourceBuilder {
     format: AnswerFormat,
     allow_non_global: bool,
     timeout: Duration,
+    roots: Vec<Vec<u8>>,
 }
 
 impl HttpIpSource {
@@ -65,6 +67,7 @@ impl HttpIpSource {
             url: url.into(),
             format: AnswerFormat::Plain,
             allow_non_global: false,
+            roots: Vec::new(),
             timeout: Duration::from_secs(5),
         }
     }
@@ -169,7 +172,15 @@ impl HttpIpSourceBuilder {
         self
     }
 
-    /// Build the source. Fails when the URL is not an `http`/`https` URL with a host.
+    /// Also trust the CA certificates in `pem` (e.g. a router's or a private service's CA),
+    /// beside the public roots.
+    pub fn add_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.roots.push(pem.into());
+        self
+    }
+
+    /// Build the source. Fails when the URL is not an `http`/`https` URL with a host, or a
+    /// certificate given to [`add_root_certificates`](Self::add_root_certificates) is invalid.
     pub fn build(self) -> Result<HttpIpSource, SourceError> {
         let url = reqwest::Url::parse(&self.url).map_err(|e| {
             SourceError::Transport(format!("invalid URL {:?}: {e}", self.url).into())
@@ -179,14 +190,26 @@ impl HttpIpSourceBuilder {
                 format!("URL {:?} must be http:// or https:// with a host", self.url).into(),
             ));
         }
+        let mut roots = Vec::new();
+        for pem in &self.roots {
+            roots.extend(
+                reqwest::Certificate::from_pem_bundle(pem)
+                    .map_err(|e| SourceError::Transport(Box::new(e)))?,
+            );
+        }
         let client = |family: Family| {
-            reqwest::Client::builder()
+            roots
+                .iter()
+                .cloned()
+                .fold(reqwest::Client::builder(), |b, cert| {
+                    b.add_root_certificate(cert)
+                })
                 .user_agent(USER_AGENT)
                 .local_address(family.unspecified())
                 .timeout(self.timeout)
                 .connect_timeout(self.timeout)
                 .no_proxy()
-                .redirect(reqwest::redirect::Policy::limited(3))
+                .redirect(redirects())
                 .build()
                 .map_err(|e| SourceError::Transport(Box::new(e)))
         };
@@ -248,4 +271,19 @@ impl IpSource for HttpIpSource {
             }
         }
     }
+}
+
+/// Follow at most three redirects, and none from HTTPS down to plain HTTP.
+fn redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let downgrade = attempt.url().scheme() != "https"
+            && attempt.previous().iter().any(|u| u.scheme() == "https");
+        if downgrade {
+            attempt.error("refused a redirect from HTTPS to plain HTTP")
+        } else if attempt.previous().len() > 3 {
+            attempt.error("more than 3 redirects")
+        } else {
+            attempt.follow()
+        }
+    })
 }
