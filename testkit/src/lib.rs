@@ -414,6 +414,10 @@ pub mod smtp {
         rules: HashMap<String, (u16, String)>,
         /// The reply to every MAIL FROM, when set.
         mail_rule: Option<(u16, String)>,
+        /// The only credentials AUTH accepts, when AUTH is offered.
+        credentials: Option<(String, String)>,
+        /// The user names that authenticated, one per successful AUTH.
+        authenticated: Vec<String>,
         delay: Duration,
     }
 
@@ -448,6 +452,24 @@ pub mod smtp {
             }
             self.current.to.push(to.to_owned());
             mailin_embedded::response::OK
+        }
+
+        fn auth_plain(&mut self, _authz: &str, user: &str, password: &str) -> Response {
+            self.auth_login(user, password)
+        }
+
+        fn auth_login(&mut self, user: &str, password: &str) -> Response {
+            let mut shared = self.shared.lock().unwrap();
+            let ok = shared
+                .credentials
+                .as_ref()
+                .is_some_and(|(u, p)| u == user && p == password);
+            if ok {
+                shared.authenticated.push(user.to_owned());
+                mailin_embedded::response::AUTH_OK
+            } else {
+                mailin_embedded::response::INVALID_CREDENTIALS
+            }
         }
 
         fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
@@ -489,10 +511,29 @@ pub mod smtp {
             Self::start_with(0, true)
         }
 
+        /// Start on 127.0.0.1 offering STARTTLS and then AUTH (PLAIN, LOGIN), which accepts
+        /// only `user` / `password` — and, as real relays do, only over TLS.
+        pub fn start_starttls_with_auth(user: &str, password: &str) -> Self {
+            Self::start_full(0, true, Some((user.to_owned(), password.to_owned())))
+        }
+
+        /// The user names that authenticated so far.
+        pub fn authenticated(&self) -> Vec<String> {
+            self.shared.lock().unwrap().authenticated.clone()
+        }
+
         fn start_with(port: u16, starttls: bool) -> Self {
+            Self::start_full(port, starttls, None)
+        }
+
+        fn start_full(port: u16, starttls: bool, credentials: Option<(String, String)>) -> Self {
             let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
             let addr = listener.local_addr().unwrap();
-            let shared = Arc::new(Mutex::new(Shared::default()));
+            let offers_auth = credentials.is_some();
+            let shared = Arc::new(Mutex::new(Shared {
+                credentials,
+                ..Shared::default()
+            }));
             let mut server = Server::new(Conn {
                 shared: Arc::clone(&shared),
                 current: Received::default(),
@@ -501,6 +542,11 @@ pub mod smtp {
                 .with_name("ip-monitor-test")
                 .with_num_threads(8)
                 .with_tcp_listener(listener);
+            if offers_auth {
+                server
+                    .with_auth(mailin_embedded::AuthMechanism::Plain)
+                    .with_auth(mailin_embedded::AuthMechanism::Login);
+            }
             if starttls {
                 server
                     .with_ssl(mailin_embedded::SslConfig::SelfSigned {

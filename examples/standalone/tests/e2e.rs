@@ -424,10 +424,19 @@ async fn with_no_configuration_file_the_defaults_apply() {
 async fn the_smtp_password_is_never_printed() {
     const SECRET: &str = "Tr0ub4dor&3-never-print-me";
     let env = Env::new().await;
+    // A relay that offers AUTH after STARTTLS and takes only this password: the password
+    // really crosses the wire (base64 in AUTH PLAIN / LOGIN), so a log of the session would
+    // show it.
+    let relay = SmtpServer::start_starttls_with_auth("monitor", SECRET);
     let text = std::fs::read_to_string(&env.config).unwrap().replace(
-        "tls = \"none\"",
-        "tls = \"none\"\nusername = \"monitor\"\npassword_env = \"IP_MONITOR_SMTP_PASSWORD\"",
+        &format!("port = {}\ntls = \"none\"", env.smtp.addr.port()),
+        &format!(
+            "port = {}\ntls = \"starttls\"\nca_file = \"{}\"\nusername = \"monitor\"\npassword_env = \"IP_MONITOR_SMTP_PASSWORD\"",
+            relay.addr.port(),
+            ip_monitor_testkit::fixture("ca.pem").display()
+        ),
     );
+    assert!(text.contains("starttls"), "the relay is configured");
     std::fs::write(&env.config, text).unwrap();
     let forms = [
         SECRET.to_owned(),
@@ -446,7 +455,6 @@ async fn the_smtp_password_is_never_printed() {
             .output()
             .unwrap()
     };
-    // The test server offers no AUTH, so sending fails: the errors are printed too.
     for args in [
         &["--help"][..],
         &["status"],
@@ -506,6 +514,10 @@ async fn the_smtp_password_is_never_printed() {
             "the password was printed as {form:?}"
         );
     }
+    assert!(
+        !relay.authenticated().is_empty() && !relay.messages().is_empty(),
+        "the monitor authenticated with the password and delivered"
+    );
 }
 
 fn stdout_reader(mut pipe: impl std::io::Read + Send + 'static) -> std::thread::JoinHandle<String> {
