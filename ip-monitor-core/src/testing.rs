@@ -704,6 +704,7 @@ pub async fn store_conformance(store: &dyn StateStore) {
         last_check_at: Some(t(5)),
         next_check_at: Some(t(3605)),
         last_error: None,
+        delivery_error: Some("451 4.3.0 try again later".into()),
         sources: vec![SourceStatus {
             name: "ipify".into(),
             family: Family::V4,

@@ -316,8 +316,21 @@ async fn a_relay_refusing_the_sender_delays_but_loses_nobody() {
     }
     let counts = store.delivery_counts().await.unwrap();
     assert_eq!(counts.failed, 0, "nobody failed for the relay's refusal");
+    let shown = handle.status().delivery_error.unwrap_or_default();
+    assert!(
+        shown.contains("refused the sender") && shown.contains("530"),
+        "status shows the relay problem: {shown:?}"
+    );
     server.reply_to_mail(None); // the operator fixed the credentials
     let messages = server.wait_for(3, Duration::from_secs(20));
+    let mut status = handle.watch_status();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        status.wait_for(|s| s.delivery_error.is_none()),
+    )
+    .await
+    .expect("a send clears the relay problem")
+    .unwrap();
     handle.shutdown().await.unwrap();
     let counts = store.delivery_counts().await.unwrap();
     assert_eq!((counts.sent, counts.failed, counts.pending), (3, 0, 0));

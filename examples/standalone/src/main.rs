@@ -421,6 +421,7 @@ async fn status(s: &Settings, as_json: bool) -> Outcome {
             "last_check": opt_time(main.and_then(|m| m.last_check_at)),
             "next_check": opt_time(main.and_then(|m| m.next_check_at)),
             "last_error": main.and_then(|m| m.last_error.clone()),
+            "delivery_error": main.and_then(|m| m.delivery_error.clone()),
             "sources": sources,
             "deliveries": {"pending": counts.pending, "in_flight": counts.in_flight, "sent": counts.sent, "failed": counts.failed, "superseded": counts.superseded},
         }));
@@ -465,6 +466,9 @@ async fn status(s: &Settings, as_json: bool) -> Outcome {
             m.next_check_at.map_or("-".to_owned(), time)
         );
         println!("last error:  {}", m.last_error.as_deref().unwrap_or("none"));
+        if let Some(e) = &m.delivery_error {
+            println!("relay:       deliveries wait for a retry: {e}");
+        }
         for src in &m.sources {
             let answer = src
                 .answer

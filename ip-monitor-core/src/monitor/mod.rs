@@ -267,6 +267,7 @@ impl Monitor {
             last_check_at: None,
             next_check_at: None,
             last_error: None,
+            delivery_error: None,
             sources: Vec::new(),
         };
         let (status_tx, status) = watch::channel(initial.clone());

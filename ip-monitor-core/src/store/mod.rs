@@ -455,6 +455,10 @@ pub struct InstanceStatus {
     pub next_check_at: Option<SystemTime>,
     /// Its last error (check, store, recipients), cleared by a good check.
     pub last_error: Option<String>,
+    /// The last transient delivery failure — mostly the relay's (down, refusing the sender,
+    /// wanting authentication) — while deliveries wait to be retried; cleared by a send.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub delivery_error: Option<String>,
     /// Each source's last answer.
     pub sources: Vec<SourceStatus>,
 }

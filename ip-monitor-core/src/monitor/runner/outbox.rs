@@ -37,6 +37,8 @@ struct Sending {
 struct Finished {
     result: DeliveryResult,
     event: Event,
+    /// A failure worth showing in the status (a transient one: mostly the relay's).
+    failure: Option<String>,
 }
 
 /// Sends in flight and results not yet recorded.
@@ -187,6 +189,7 @@ impl Runner {
                         update: DeliveryUpdate::Failed { error },
                     },
                     event,
+                    failure: None,
                 });
                 self.outbox.pump_now();
                 return;
@@ -247,6 +250,10 @@ impl Runner {
         };
         let now = self.shared.clock.now();
         let email = delivery.recipient.email().to_owned();
+        let transient = match &outcome {
+            Err(e) if e.is_transient() => Some(e.to_string()),
+            _ => None,
+        };
         let (update, event) = match outcome {
             Ok(()) => {
                 tracing::info!(id = delivery.id, %email, "notice delivered");
@@ -314,6 +321,7 @@ impl Runner {
                 update,
             },
             event,
+            failure: transient,
         });
     }
 
@@ -340,18 +348,29 @@ impl Runner {
             .await
         {
             Ok(recorded) => {
+                let before = self.status.delivery_error.clone();
                 for (f, r) in std::mem::take(&mut self.outbox.finished)
                     .into_iter()
                     .zip(recorded)
                 {
                     match r {
-                        Recorded::Applied => self.emit(f.event),
+                        Recorded::Applied => {
+                            if f.result.update == DeliveryUpdate::Sent {
+                                self.status.delivery_error = None;
+                            } else if f.failure.is_some() {
+                                self.status.delivery_error = f.failure;
+                            }
+                            self.emit(f.event)
+                        }
                         Recorded::Stale => tracing::debug!(
                             id = f.result.id,
                             fence = f.result.fence,
                             "result of a claim taken over since; not recorded"
                         ),
                     }
+                }
+                if self.status.delivery_error != before {
+                    self.publish();
                 }
                 true
             }
