@@ -62,9 +62,15 @@ impl DieselRecipients {
         }
     }
 
-    /// Recipients from another database (it gets the `ip_monitor_*` tables too).
+    /// Recipients from another database, which is only read: no `ip_monitor_*` tables are
+    /// created in it.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        Ok(Self::new(&DieselStore::connect(url).await?))
+        let store = DieselStore::builder(url)
+            .pool_size(2)
+            .without_migrations()
+            .connect()
+            .await?;
+        Ok(Self::new(&store))
     }
 
     /// Use this query instead of [`DEFAULT_QUERY`].

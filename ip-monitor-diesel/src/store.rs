@@ -146,6 +146,8 @@ pub struct DieselStoreBuilder {
     url: String,
     pool_size: u32,
     connect_timeout: Duration,
+    /// Create the `ip_monitor_*` tables (off for a database only read for recipients).
+    migrate: bool,
 }
 
 impl DieselStore {
@@ -162,6 +164,7 @@ impl DieselStore {
             url: url.into(),
             pool_size: 4,
             connect_timeout: Duration::from_secs(10),
+            migrate: true,
         }
     }
 
@@ -248,6 +251,13 @@ impl DieselStoreBuilder {
         self
     }
 
+    /// Connect without creating the store's tables: for a database that is only read (the
+    /// recipients query of [`DieselRecipients::connect`](crate::DieselRecipients::connect)).
+    pub(crate) fn without_migrations(mut self) -> Self {
+        self.migrate = false;
+        self
+    }
+
     /// How long to wait for a connection (default 10 s).
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = timeout;
@@ -312,10 +322,12 @@ impl DieselStoreBuilder {
         let size = if path == ":memory:" {
             1
         } else {
-            create_private_file(path).map_err(|e| Error::Connect {
-                url: self.url.clone(),
-                source: Box::new(e),
-            })?;
+            if self.migrate {
+                create_private_file(path).map_err(|e| Error::Connect {
+                    url: self.url.clone(),
+                    source: Box::new(e),
+                })?;
+            }
             self.pool_size
         };
         let connect_err = |e: Box<dyn std::error::Error + Send + Sync>| Error::Connect {
@@ -330,6 +342,9 @@ impl DieselStoreBuilder {
             .build(ConnectionManager::<diesel::SqliteConnection>::new(path))
             .map_err(|e| connect_err(Box::new(e)))?;
         let mut conn = pool.get().map_err(|e| connect_err(Box::new(e)))?;
+        if !self.migrate {
+            return Ok(Pool::Sqlite(pool));
+        }
         // Two processes migrating a fresh file at once: the loser's migration fails on
         // "table exists"; it then finds nothing pending and carries on.
         let mut attempt = 0;
@@ -370,6 +385,9 @@ impl DieselStoreBuilder {
             .build(ConnectionManager::<diesel::PgConnection>::new(url))
             .map_err(|e| connect_err(Box::new(e)))?;
         let mut conn = pool.get().map_err(|e| connect_err(Box::new(e)))?;
+        if !self.migrate {
+            return Ok(Pool::Pg(pool));
+        }
         let lock = |conn: &mut diesel::PgConnection, sql: &str| {
             diesel::sql_query(sql)
                 .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)

@@ -232,3 +232,37 @@ async fn a_new_sqlite_file_is_readable_by_its_owner_only() {
         .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_separate_recipients_database_is_only_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = format!("sqlite://{}", dir.path().join("app.db").display());
+    ip_monitor_testkit::sql::exec(
+        &app,
+        &[
+            STAFF_SQLITE,
+            "INSERT INTO staff (email, name) VALUES ('ana@example.com', 'Ana'), ('ben@example.com', NULL)",
+        ]
+        .join(";\n"),
+    );
+    let staff = DieselRecipients::connect(&app).await.unwrap();
+    recipients_conformance(&staff, &expected()).await;
+    use diesel::{Connection, RunQueryDsl};
+    let mut conn =
+        diesel::SqliteConnection::establish(dir.path().join("app.db").to_str().unwrap()).unwrap();
+    #[derive(diesel::QueryableByName)]
+    struct Name {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    let tables: Vec<Name> =
+        diesel::sql_query("SELECT name FROM sqlite_master WHERE type = 'table'")
+            .load(&mut conn)
+            .unwrap();
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["staff"],
+        "no ip_monitor tables in the application's database"
+    );
+}
