@@ -119,3 +119,63 @@ async fn postgres_change_and_deliveries_commit_together() {
     )
     .await;
 }
+
+/// A delivery row that cannot be read back (written by hand, or by a broken tool) is failed
+/// with the reason instead of being claimed again and again, and the others are claimed.
+async fn an_unreadable_row_is_failed_not_retried_forever(store: DieselStore) {
+    let holder = Holder::this_process();
+    let now = SystemTime::now();
+    let lease = store
+        .acquire_lease(&holder, Duration::from_secs(600))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .record_change(&lease, now, change("81.2.69.160"), &people(3))
+        .await
+        .unwrap();
+    exec(
+        &store.url(),
+        "UPDATE ip_monitor_deliveries SET email = 'no address' WHERE email = 'staff1@example.com'",
+    );
+    let claimed = store.claim_deliveries(&lease, now, 10).await.unwrap();
+    let mut emails: Vec<&str> = claimed.iter().map(|d| d.recipient.email()).collect();
+    emails.sort();
+    assert_eq!(emails, ["staff0@example.com", "staff2@example.com"]);
+    let counts = store.delivery_counts().await.unwrap();
+    assert_eq!(
+        (counts.failed, counts.in_flight, counts.pending),
+        (1, 2, 0),
+        "the unreadable row is failed"
+    );
+    assert!(
+        store
+            .claim_deliveries(&lease, now, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "and never claimed again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_unreadable_rows_do_not_stall_the_outbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = DieselStore::connect(&format!("sqlite://{}", dir.path().join("u.db").display()))
+        .await
+        .unwrap();
+    an_unreadable_row_is_failed_not_retried_forever(store).await;
+}
+
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(pg_tests),
+    ignore = "needs IP_MONITOR_TEST_PG_URL: run bash scripts/test.sh"
+)]
+async fn postgres_unreadable_rows_do_not_stall_the_outbox() {
+    let store = DieselStore::connect(&ip_monitor_testkit::pg::fresh_database())
+        .await
+        .unwrap();
+    an_unreadable_row_is_failed_not_retried_forever(store).await;
+}
