@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Every benchmark: the criterion check bench, the outbox load bench on SQLite and a throwaway
-# PostgreSQL, and the SMTP fan-out beside Postfix's smtp-source. Installs what is missing
-# (Debian's postfix brings smtp-sink and smtp-source; its daemon is not left running).
+# PostgreSQL, and the SMTP fan-out beside Postfix's smtp-source — through the release binary
+# and the library, on SQLite and on PostgreSQL fsync-off and durable (two throwaway servers).
+# Installs what is missing (Debian's postfix brings smtp-sink and smtp-source; its daemon is
+# not left running).
 # Usage: bash scripts/bench.sh [--bench NAME]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,4 +16,7 @@ if ! command -v smtp-sink >/dev/null 2>&1 && ! [ -x /usr/sbin/smtp-sink ]; then
     $sudo_ postfix stop >/dev/null 2>&1 || true
 fi
 export PATH="$PATH:/usr/sbin"
-exec bash scripts/with-postgres.sh cargo bench -p ip-monitor-benches "$@"
+cargo build --release -p ip-monitor-standalone
+export IP_MONITOR_BIN="$PWD/target/release/ip-monitor"
+IP_MONITOR_PG_DURABLE=1 exec bash scripts/with-postgres.sh \
+    bash scripts/with-postgres.sh cargo bench -p ip-monitor-benches "$@"

@@ -2,6 +2,8 @@
 # Start a throwaway PostgreSQL on 127.0.0.1 (a free port, a temporary directory, trust auth,
 # no fsync), export its URL as IP_MONITOR_TEST_PG_URL, run the given command, then stop the
 # server and remove the directory. Installs Debian's postgresql when it is missing.
+# With IP_MONITOR_PG_DURABLE=1 the server keeps PostgreSQL's durable defaults (fsync,
+# synchronous_commit, full_page_writes) and its URL goes to IP_MONITOR_BENCH_PG_DURABLE_URL.
 # Usage: bash scripts/with-postgres.sh COMMAND [ARGS...]
 set -euo pipefail
 
@@ -39,12 +41,24 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if [ "${IP_MONITOR_PG_DURABLE:-}" = 1 ]; then
+    relaxed=""
+else
+    relaxed="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+fi
 run_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
 run_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir $relaxed -c max_connections=200" \
     start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
 
-export IP_MONITOR_TEST_PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
-echo "with-postgres: PostgreSQL on 127.0.0.1:$port" >&2
+url="postgres://postgres@127.0.0.1:$port/postgres"
+if [ "${IP_MONITOR_PG_DURABLE:-}" = 1 ]; then
+    unset IP_MONITOR_PG_DURABLE
+    export IP_MONITOR_BENCH_PG_DURABLE_URL="$url"
+    echo "with-postgres: durable PostgreSQL on 127.0.0.1:$port" >&2
+else
+    export IP_MONITOR_TEST_PG_URL="$url"
+    echo "with-postgres: PostgreSQL on 127.0.0.1:$port" >&2
+fi
 "$@"

@@ -1,10 +1,18 @@
-//! Fan-out load bench: a change notified to 100 / 1,000 / 10,000 recipients through the whole
-//! monitor (MemoryStore outbox, parallelism 8, SmtpNotifier with a pool of 8) into Postfix's
-//! `smtp-sink` on 127.0.0.1, beside Postfix's `smtp-source` sending as many messages of the
-//! same size over 8 parallel sessions into the same sink.
+//! Fan-out load bench into Postfix's `smtp-sink` on 127.0.0.1, beside Postfix's `smtp-source`
+//! sending as many messages of the same size over 8 reused sessions (`-s 8 -d`) into the same
+//! sink, in the same run:
 //!
-//! Run: `cargo bench -p ip-monitor-benches --bench fanout` (needs Debian's postfix for
-//! smtp-sink and smtp-source; `bash scripts/bench.sh` installs it).
+//! 1. **What users run**: the release `ip-monitor test --force` binary — process start,
+//!    migrations, the recipients query, the change's rows and the sends, as a user waits for
+//!    it — on a SQLite file and on PostgreSQL with durable defaults (fsync and
+//!    synchronous_commit on), at 2,000 and 10,000 recipients, median of 3.
+//! 2. **The library**: a monitor in this process over MemoryStore, SQLite, PostgreSQL
+//!    fsync-off and durable, at 100 / 1,000 / 10,000 recipients.
+//!
+//! Parallelism 8, an SMTP pool of 8. Run: `bash scripts/bench.sh --bench fanout` (installs
+//! postfix, starts a throwaway fsync-off PostgreSQL and a durable one, builds the release
+//! binary). PostgreSQL rows are skipped when `IP_MONITOR_TEST_PG_URL` /
+//! `IP_MONITOR_BENCH_PG_DURABLE_URL` are not set; `IP_MONITOR_BIN` names the binary.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -73,7 +81,110 @@ fn message_size() -> usize {
     template().build(&notice, &r).unwrap().formatted().len()
 }
 
-async fn monitor_fanout(port: u16, n: usize) -> Duration {
+/// A store for one run, with its name.
+enum Store {
+    Memory,
+    Diesel(&'static str, String),
+}
+
+impl Store {
+    fn name(&self) -> &'static str {
+        match self {
+            Store::Memory => "memory",
+            Store::Diesel(name, _) => name,
+        }
+    }
+}
+
+/// A fresh database for one run: a new SQLite file, or a new database on a PostgreSQL server.
+fn fresh(kind: &str, base: &str, dir: &std::path::Path) -> String {
+    if kind == "sqlite" {
+        return format!(
+            "sqlite://{}",
+            dir.join(format!("{:016x}.db", fastrand::u64(..))).display()
+        );
+    }
+    let name = format!("ip_monitor_bench_{:016x}", fastrand::u64(..));
+    ip_monitor_testkit::sql::exec(base, &format!("CREATE DATABASE {name}"));
+    let server = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    format!("{server}/{name}")
+}
+
+/// The application's staff table with `n` active rows.
+fn staff_table(url: &str, n: usize) {
+    let mut sql = String::from(
+        "CREATE TABLE staff (email TEXT, name TEXT, is_delete BOOLEAN NOT NULL DEFAULT false, \
+         is_lock BOOLEAN NOT NULL DEFAULT false);",
+    );
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let rows: Vec<String> = chunk
+            .iter()
+            .map(|i| format!("('staff{i}@example.com', 'Staff Member {i}')"))
+            .collect();
+        sql.push_str(&format!(
+            "INSERT INTO staff (email, name) VALUES {};",
+            rows.join(",")
+        ));
+    }
+    ip_monitor_testkit::sql::exec(url, &sql);
+}
+
+/// `ip-monitor test --force` to `n` staff, as a user runs it: wall time of the process.
+fn binary_fanout(bin: &str, dir: &std::path::Path, store_url: &str, port: u16) -> Duration {
+    let config = dir.join(format!("{:016x}.toml", fastrand::u64(..)));
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\nurl = \"{store_url}\"\n[delivery]\nparallelism = {PARALLELISM}\n\
+             [smtp]\nhost = \"127.0.0.1\"\nport = {port}\ntls = \"none\"\n\
+             pool_size = {PARALLELISM}\nfrom = \"IP Monitor <noreply@example.com>\"\n"
+        ),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let out = Command::new(bin)
+        .current_dir(dir)
+        .arg("--config")
+        .arg(&config)
+        .args(["test", "--force", "--ip", "81.2.69.160"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("the ip-monitor binary");
+    let elapsed = started.elapsed();
+    assert!(
+        out.status.success(),
+        "ip-monitor test --force failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    elapsed
+}
+
+/// The system this replaces: a Python `smtplib` loop, a new connection per message.
+fn seed_baseline(port: u16, n: usize, size: usize) -> f64 {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/seed_baseline.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(format!("127.0.0.1:{port}"))
+        .arg(n.to_string())
+        .arg(size.to_string())
+        .output()
+        .expect("python3 for the seed-style baseline");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap_or(0.0)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+async fn monitor_fanout(
+    store_kind: &Store,
+    dir: &std::path::Path,
+    port: u16,
+    n: usize,
+) -> Duration {
     let notifier = SmtpNotifier::builder("127.0.0.1")
         .port(port)
         .tls(Tls::None)
@@ -88,11 +199,18 @@ async fn monitor_fanout(port: u16, n: usize) -> Duration {
         )
     }));
     let source = StaticIpSource::new("fixed").with_answer("81.2.69.160".parse().unwrap());
-    let store = MemoryStore::new();
+    let store: Arc<dyn StateStore> = match store_kind {
+        Store::Memory => Arc::new(MemoryStore::new()),
+        Store::Diesel(kind, base) => Arc::new(
+            ip_monitor_diesel::DieselStore::connect(&fresh(kind, base, dir))
+                .await
+                .unwrap(),
+        ),
+    };
     let started = Instant::now();
     let handle = Monitor::builder(
         SourceSet::new(vec![Arc::new(source)]),
-        store.clone(),
+        Arc::clone(&store),
         staff,
         notifier,
     )
@@ -142,7 +260,7 @@ fn smtp_source(port: u16, n: usize, size: usize) -> Duration {
             "-l",
             &size.to_string(),
         ])
-        .args(["-f", "noreply@example.com", "-t", "staff@example.com"])
+        .args(["-d", "-f", "noreply@example.com", "-t", "staff@example.com"])
         .arg(format!("127.0.0.1:{port}"))
         .stdout(Stdio::null())
         .status()
@@ -159,21 +277,75 @@ async fn main() {
     let port = free_port();
     let mut sink = start_sink(port);
     let size = message_size();
+    let dir = tempfile::tempdir().unwrap();
+    let fast_pg = std::env::var("IP_MONITOR_TEST_PG_URL").ok();
+    let durable_pg = std::env::var("IP_MONITOR_BENCH_PG_DURABLE_URL").ok();
     println!(
         "message size {size} bytes, {PARALLELISM} parallel sessions, smtp-sink on 127.0.0.1:{port}"
     );
-    println!(
-        "{:>10} {:>16} {:>16} {:>8}",
-        "recipients", "ip-monitor msg/s", "smtp-source msg/s", "ratio"
-    );
-    for n in [100, 1_000, 10_000] {
-        let ours = monitor_fanout(port, n).await;
-        let theirs = smtp_source(port, n, size);
-        let (a, b) = (
-            n as f64 / ours.as_secs_f64(),
-            n as f64 / theirs.as_secs_f64(),
+
+    let bin = std::env::var("IP_MONITOR_BIN").unwrap_or_else(|_| {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/ip-monitor").to_owned()
+    });
+    if std::path::Path::new(&bin).is_file() {
+        println!("\nthe binary, `ip-monitor test --force` (start-up included), median of 3:");
+        println!(
+            "{:>22} {:>10} {:>16} {:>17} {:>6} {:>15}",
+            "store", "recipients", "ip-monitor msg/s", "smtp-source msg/s", "ratio", "smtplib loop"
         );
-        println!("{n:>10} {a:>16.0} {b:>16.0} {:>8.2}", a / b);
+        let mut stores = vec![("sqlite file (WAL)", "sqlite", String::new())];
+        if let Some(url) = &durable_pg {
+            stores.push(("postgres durable", "postgres", url.clone()));
+        }
+        for (label, kind, base) in &stores {
+            for n in [2_000, 10_000] {
+                let (mut ours, mut theirs, mut seed) = (Vec::new(), Vec::new(), Vec::new());
+                for _ in 0..3 {
+                    let url = fresh(kind, base, dir.path());
+                    staff_table(&url, n);
+                    ours.push(n as f64 / binary_fanout(&bin, dir.path(), &url, port).as_secs_f64());
+                    theirs.push(n as f64 / smtp_source(port, n, size).as_secs_f64());
+                    seed.push(seed_baseline(port, n.min(2_000), size));
+                }
+                let (a, b, c) = (median(ours), median(theirs), median(seed));
+                println!(
+                    "{label:>22} {n:>10} {a:>16.0} {b:>17.0} {:>6.2} {c:>15.0}",
+                    a / b
+                );
+            }
+        }
+    } else {
+        println!(
+            "\n(no release binary at {bin}: `cargo build --release -p ip-monitor-standalone`)"
+        );
+    }
+
+    println!("\nthe library, a monitor in this process:");
+    println!(
+        "{:>22} {:>10} {:>16} {:>17} {:>6}",
+        "store", "recipients", "ip-monitor msg/s", "smtp-source msg/s", "ratio"
+    );
+    let mut stores = vec![Store::Memory, Store::Diesel("sqlite", String::new())];
+    if let Some(url) = fast_pg {
+        stores.push(Store::Diesel("postgres fsync-off", url));
+    }
+    if let Some(url) = durable_pg {
+        stores.push(Store::Diesel("postgres durable", url));
+    }
+    for store in &stores {
+        for n in [100, 1_000, 10_000] {
+            let ours = monitor_fanout(store, dir.path(), port, n).await;
+            let theirs = smtp_source(port, n, size);
+            let (a, b) = (
+                n as f64 / ours.as_secs_f64(),
+                n as f64 / theirs.as_secs_f64(),
+            );
+            let kind = match store {
+                Store::Diesel(kind, _) if *kind == "sqlite" => "sqlite file (WAL)",
+                other => other.name(),
+            };
+            println!("{kind:>22} {n:>10} {a:>16.0} {b:>17.0} {:>6.2}", a / b);
+        }
     }
     let _ = sink.kill();
     let _ = sink.wait();

@@ -240,25 +240,45 @@ async fn lapse_conformance(store: &dyn StateStore, a: &Holder, lease: Lease, now
         2,
         "the failed deliveries of the latest change are requeued"
     );
-    let again = store.claim_deliveries(&lease, later, 10).await.unwrap();
-    assert_eq!(again.len(), 2);
+    // finish_and_claim: one result recorded and the next claimed in one call.
+    let first = store.claim_deliveries(&lease, later, 1).await.unwrap();
+    assert_eq!(first.len(), 1);
+    let (recorded, second) = store
+        .finish_and_claim(
+            &lease,
+            later,
+            &[result(&first[0], DeliveryUpdate::Sent)],
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorded, [Recorded::Applied]);
+    assert_eq!(second.len(), 1, "the other requeued delivery is claimed");
+    let again = [first[0].clone(), second[0].clone()];
     assert!(
         again
             .iter()
             .all(|d| d.change_id == c2.id && d.attempts == 1),
         "requeued deliveries start their attempts over"
     );
-    store
-        .finish_deliveries(
+    let (recorded, none) = store
+        .finish_and_claim(
             &lease,
             later,
-            &again
-                .iter()
-                .map(|d| result(d, DeliveryUpdate::Sent))
-                .collect::<Vec<_>>(),
+            &[result(&second[0], DeliveryUpdate::Sent)],
+            10,
         )
         .await
         .unwrap();
+    assert_eq!(
+        (recorded.as_slice(), none.len()),
+        ([Recorded::Applied].as_slice(), 0)
+    );
+    assert_eq!(
+        store.delivery_counts().await.unwrap().in_flight,
+        0,
+        "nothing left in flight"
+    );
     let stale = lapse(store, a, lease).await;
     assert!(
         matches!(
@@ -266,6 +286,13 @@ async fn lapse_conformance(store: &dyn StateStore, a: &Holder, lease: Lease, now
             Err(StoreError::LeaseLost)
         ),
         "retry_failed is fenced"
+    );
+    assert!(
+        matches!(
+            store.finish_and_claim(&stale, later, &[], 10).await,
+            Err(StoreError::LeaseLost)
+        ),
+        "finish_and_claim is fenced"
     );
     let lease = store.acquire_lease(a, hour).await.unwrap().unwrap();
     store.release_lease(&lease).await.unwrap();

@@ -223,64 +223,92 @@ macro_rules! backend_ops {
             ) -> Result<Vec<Delivery>, StoreError> {
                 finish(conn.transaction(|conn| {
                     fence(conn, &lease)?;
-                    let fence_value = lease.fence as i64;
-                    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-                    // Orphans of an older fence first, then pending ones by due time: two
-                    // index range scans rather than one scan for an OR.
-                    let mut ids: Vec<i64> = deliveries::table
-                        .filter(deliveries::state.eq(DeliveryState::InFlight.as_str()))
-                        .filter(deliveries::fence.ne(fence_value))
-                        .order(deliveries::id)
-                        .limit(limit)
-                        .select(deliveries::id)
-                        .load(conn)?;
-                    let room = limit - ids.len() as i64;
-                    if room > 0 {
-                        ids.extend(
-                            deliveries::table
-                                .filter(deliveries::state.eq(DeliveryState::Pending.as_str()))
-                                .filter(deliveries::next_attempt_at_ms.le(to_ms(now)))
-                                .order((deliveries::next_attempt_at_ms, deliveries::id))
-                                .limit(room)
-                                .select(deliveries::id)
-                                .load::<i64>(conn)?,
-                        );
-                    }
-                    if ids.is_empty() {
-                        return Ok(Vec::new());
-                    }
-                    diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
-                        .set((
-                            deliveries::state.eq(DeliveryState::InFlight.as_str()),
-                            deliveries::fence.eq(fence_value),
-                            deliveries::attempts.eq(deliveries::attempts + 1),
-                        ))
-                        .execute(conn)?;
-                    let rows = deliveries::table
-                        .filter(deliveries::id.eq_any(&ids))
-                        .order((deliveries::next_attempt_at_ms, deliveries::id))
-                        .select(DeliveryRow::as_select())
-                        .load(conn)?;
-                    let mut claimed = Vec::with_capacity(rows.len());
-                    for row in rows {
-                        let id = row.id;
-                        match row.into_delivery() {
-                            Ok(d) => claimed.push(d),
-                            // A row that cannot be read would be claimed again and again:
-                            // fail it with the reason and carry on with the others.
-                            Err(e) => {
-                                diesel::update(deliveries::table.find(id))
-                                    .set((
-                                        deliveries::state.eq(DeliveryState::Failed.as_str()),
-                                        deliveries::last_error
-                                            .eq(Some(format!("unreadable delivery row: {e}"))),
-                                    ))
-                                    .execute(conn)?;
-                            }
+                    claim_rows(conn, &lease, now, limit)
+                }))
+            }
+
+            /// Record `results` and claim up to `limit` more: one transaction, one commit.
+            pub(crate) fn finish_and_claim(
+                conn: &mut Conn,
+                lease: Lease,
+                now: SystemTime,
+                results: Vec<DeliveryResult>,
+                limit: usize,
+            ) -> Result<(Vec<Recorded>, Vec<Delivery>), StoreError> {
+                finish(conn.transaction(|conn| {
+                    fence(conn, &lease)?;
+                    let recorded = record_results(conn, now, results)?;
+                    let claimed = claim_rows(conn, &lease, now, limit)?;
+                    Ok((recorded, claimed))
+                }))
+            }
+
+            /// Claim inside a fenced transaction: orphans of an older fence first, then
+            /// pending ones by due time.
+            fn claim_rows(
+                conn: &mut Conn,
+                lease: &Lease,
+                now: SystemTime,
+                limit: usize,
+            ) -> DbResult<Vec<Delivery>> {
+                if limit == 0 {
+                    return Ok(Vec::new());
+                }
+                let fence_value = lease.fence as i64;
+                let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+                // Two index range scans rather than one scan for an OR, each in the order of
+                // the (state, next_attempt_at_ms, id) index: ordered by id alone, PostgreSQL
+                // walks the primary key through every row to find a few in flight.
+                let mut ids: Vec<i64> = deliveries::table
+                    .filter(deliveries::state.eq(DeliveryState::InFlight.as_str()))
+                    .filter(deliveries::fence.ne(fence_value))
+                    .order((deliveries::next_attempt_at_ms, deliveries::id))
+                    .limit(limit)
+                    .select(deliveries::id)
+                    .load(conn)?;
+                let room = limit - ids.len() as i64;
+                if room > 0 {
+                    ids.extend(
+                        deliveries::table
+                            .filter(deliveries::state.eq(DeliveryState::Pending.as_str()))
+                            .filter(deliveries::next_attempt_at_ms.le(to_ms(now)))
+                            .order((deliveries::next_attempt_at_ms, deliveries::id))
+                            .limit(room)
+                            .select(deliveries::id)
+                            .load::<i64>(conn)?,
+                    );
+                }
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let rows = diesel::update(deliveries::table.filter(deliveries::id.eq_any(&ids)))
+                    .set((
+                        deliveries::state.eq(DeliveryState::InFlight.as_str()),
+                        deliveries::fence.eq(fence_value),
+                        deliveries::attempts.eq(deliveries::attempts + 1),
+                    ))
+                    .returning(DeliveryRow::as_returning())
+                    .get_results::<DeliveryRow>(conn)?;
+                let mut claimed = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let id = row.id;
+                    match row.into_delivery() {
+                        Ok(d) => claimed.push(d),
+                        // A row that cannot be read would be claimed again and again: fail
+                        // it with the reason and carry on with the others.
+                        Err(e) => {
+                            diesel::update(deliveries::table.find(id))
+                                .set((
+                                    deliveries::state.eq(DeliveryState::Failed.as_str()),
+                                    deliveries::last_error
+                                        .eq(Some(format!("unreadable delivery row: {e}"))),
+                                ))
+                                .execute(conn)?;
                         }
                     }
-                    Ok(claimed)
-                }))
+                }
+                claimed.sort_by_key(|d| (d.next_attempt_at, d.id));
+                Ok(claimed)
             }
 
             pub(crate) fn finish_deliveries(
@@ -291,61 +319,97 @@ macro_rules! backend_ops {
             ) -> Result<Vec<Recorded>, StoreError> {
                 finish(conn.transaction(|conn| {
                     fence(conn, &lease)?;
-                    let in_flight = DeliveryState::InFlight.as_str();
-                    let superseded = DeliveryState::Superseded.as_str();
-                    let mut recorded = Vec::with_capacity(results.len());
-                    for r in results {
-                        // Only while the row is still out under the fence this result answers.
-                        let target = deliveries::table
-                            .filter(deliveries::id.eq(r.id))
-                            .filter(deliveries::fence.eq(r.fence as i64));
-                        let n = match r.update {
-                            DeliveryUpdate::Sent => diesel::update(target)
-                                .filter(deliveries::state.eq_any([in_flight, superseded]))
-                                .set((
-                                    deliveries::state.eq(DeliveryState::Sent.as_str()),
-                                    deliveries::sent_at_ms.eq(Some(to_ms(now))),
-                                    deliveries::last_error.eq(None::<String>),
-                                ))
-                                .execute(conn)?,
-                            DeliveryUpdate::Retry { at, error } => {
-                                let n = diesel::update(target)
-                                    .filter(deliveries::state.eq(in_flight))
-                                    .set((
-                                        deliveries::state.eq(DeliveryState::Pending.as_str()),
-                                        deliveries::next_attempt_at_ms.eq(to_ms(at)),
-                                        deliveries::last_error.eq(Some(&error)),
-                                    ))
-                                    .execute(conn)?;
-                                if n == 0 {
-                                    note_superseded(conn, r.id, r.fence, &error)?
-                                } else {
-                                    n
-                                }
-                            }
-                            DeliveryUpdate::Failed { error } => {
-                                let n = diesel::update(target)
-                                    .filter(deliveries::state.eq(in_flight))
-                                    .set((
-                                        deliveries::state.eq(DeliveryState::Failed.as_str()),
-                                        deliveries::last_error.eq(Some(&error)),
-                                    ))
-                                    .execute(conn)?;
-                                if n == 0 {
-                                    note_superseded(conn, r.id, r.fence, &error)?
-                                } else {
-                                    n
-                                }
-                            }
-                        };
-                        recorded.push(if n == 1 {
-                            Recorded::Applied
-                        } else {
-                            Recorded::Stale
-                        });
-                    }
-                    Ok(recorded)
+                    record_results(conn, now, results)
                 }))
+            }
+
+            /// Write each result while its row is still out under the fence it answers.
+            /// `Sent` results — nearly all of them — go in one statement per fence.
+            fn record_results(
+                conn: &mut Conn,
+                now: SystemTime,
+                results: Vec<DeliveryResult>,
+            ) -> DbResult<Vec<Recorded>> {
+                let in_flight = DeliveryState::InFlight.as_str();
+                let superseded = DeliveryState::Superseded.as_str();
+                let mut recorded = vec![Recorded::Stale; results.len()];
+                let mut sent: Vec<(u64, Vec<(usize, i64)>)> = Vec::new();
+                for (i, r) in results.iter().enumerate() {
+                    if r.update == DeliveryUpdate::Sent {
+                        match sent.iter_mut().find(|(f, _)| *f == r.fence) {
+                            Some((_, v)) => v.push((i, r.id)),
+                            None => sent.push((r.fence, vec![(i, r.id)])),
+                        }
+                    }
+                }
+                for (fence_value, items) in sent {
+                    for chunk in items.chunks(INSERT_CHUNK) {
+                        let ids: Vec<i64> = chunk.iter().map(|(_, id)| *id).collect();
+                        let applied: HashSet<i64> = diesel::update(
+                            deliveries::table
+                                .filter(deliveries::id.eq_any(&ids))
+                                .filter(deliveries::fence.eq(fence_value as i64))
+                                .filter(deliveries::state.eq_any([in_flight, superseded])),
+                        )
+                        .set((
+                            deliveries::state.eq(DeliveryState::Sent.as_str()),
+                            deliveries::sent_at_ms.eq(Some(to_ms(now))),
+                            deliveries::last_error.eq(None::<String>),
+                        ))
+                        .returning(deliveries::id)
+                        .get_results::<i64>(conn)?
+                        .into_iter()
+                        .collect();
+                        let mut seen = HashSet::new();
+                        for (i, id) in chunk {
+                            // The same row twice in one batch: only the first applies.
+                            if applied.contains(id) && seen.insert(*id) {
+                                recorded[*i] = Recorded::Applied;
+                            }
+                        }
+                    }
+                }
+                for (i, r) in results.into_iter().enumerate() {
+                    let target = deliveries::table
+                        .filter(deliveries::id.eq(r.id))
+                        .filter(deliveries::fence.eq(r.fence as i64));
+                    let n = match r.update {
+                        DeliveryUpdate::Sent => continue,
+                        DeliveryUpdate::Retry { at, error } => {
+                            let n = diesel::update(target)
+                                .filter(deliveries::state.eq(in_flight))
+                                .set((
+                                    deliveries::state.eq(DeliveryState::Pending.as_str()),
+                                    deliveries::next_attempt_at_ms.eq(to_ms(at)),
+                                    deliveries::last_error.eq(Some(&error)),
+                                ))
+                                .execute(conn)?;
+                            if n == 0 {
+                                note_superseded(conn, r.id, r.fence, &error)?
+                            } else {
+                                n
+                            }
+                        }
+                        DeliveryUpdate::Failed { error } => {
+                            let n = diesel::update(target)
+                                .filter(deliveries::state.eq(in_flight))
+                                .set((
+                                    deliveries::state.eq(DeliveryState::Failed.as_str()),
+                                    deliveries::last_error.eq(Some(&error)),
+                                ))
+                                .execute(conn)?;
+                            if n == 0 {
+                                note_superseded(conn, r.id, r.fence, &error)?
+                            } else {
+                                n
+                            }
+                        }
+                    };
+                    if n == 1 {
+                        recorded[i] = Recorded::Applied;
+                    }
+                }
+                Ok(recorded)
             }
 
             /// A failure of a delivery superseded while it was out: it stays superseded;

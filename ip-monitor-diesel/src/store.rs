@@ -445,6 +445,17 @@ impl StateStore for DieselStore {
         dispatch!(self.pool, finish_deliveries(lease, now, results))
     }
 
+    async fn finish_and_claim(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        results: &[DeliveryResult],
+        limit: usize,
+    ) -> Result<(Vec<Recorded>, Vec<Delivery>), StoreError> {
+        let (lease, results) = (lease.clone(), results.to_vec());
+        dispatch!(self.pool, finish_and_claim(lease, now, results, limit))
+    }
+
     async fn retry_failed(&self, lease: &Lease, now: SystemTime) -> Result<u64, StoreError> {
         let lease = lease.clone();
         dispatch!(self.pool, retry_failed(lease, now))

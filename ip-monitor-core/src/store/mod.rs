@@ -516,6 +516,30 @@ pub trait StateStore: Send + Sync + Debug {
         results: &[DeliveryResult],
     ) -> Result<Vec<Recorded>, StoreError>;
 
+    /// Record `results` as [`finish_deliveries`](Self::finish_deliveries) does, then claim up
+    /// to `limit` due deliveries as [`claim_deliveries`](Self::claim_deliveries) does — the
+    /// outbox's one round trip per round. The default makes the two calls; a store that can
+    /// do both in one transaction (one commit) should.
+    async fn finish_and_claim(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        results: &[DeliveryResult],
+        limit: usize,
+    ) -> Result<(Vec<Recorded>, Vec<Delivery>), StoreError> {
+        let recorded = if results.is_empty() {
+            Vec::new()
+        } else {
+            self.finish_deliveries(lease, now, results).await?
+        };
+        let claimed = if limit == 0 {
+            Vec::new()
+        } else {
+            self.claim_deliveries(lease, now, limit).await?
+        };
+        Ok((recorded, claimed))
+    }
+
     /// Put the failed deliveries of the latest change of each family back in the queue, due
     /// at `now` with their attempts reset (after the operator fixed what made them fail).
     /// Returns how many were requeued.
@@ -593,6 +617,15 @@ macro_rules! forward_state_store {
                 results: &[DeliveryResult],
             ) -> Result<Vec<Recorded>, StoreError> {
                 (**self).finish_deliveries(lease, now, results).await
+            }
+            async fn finish_and_claim(
+                &self,
+                lease: &Lease,
+                now: SystemTime,
+                results: &[DeliveryResult],
+                limit: usize,
+            ) -> Result<(Vec<Recorded>, Vec<Delivery>), StoreError> {
+                (**self).finish_and_claim(lease, now, results, limit).await
             }
             async fn retry_failed(
                 &self,

@@ -234,7 +234,7 @@ impl Runner {
             return;
         }
         tracing::warn!("lost the lease; standing by");
-        self.outbox.next_pump = None;
+        self.outbox.lost_lease();
         for f in &mut self.families {
             f.candidate = None;
         }

@@ -110,8 +110,11 @@ impl Runner {
                     Some(Command::ReadControl) => self.next_control = Instant::now(),
                 },
                 () = self.lease.changed() => self.follow_lease(),
-                Some(joined) = self.outbox.join_next(), if self.outbox.sending() => {
+                Some(joined) = self.outbox.tasks.join_next_with_id(), if self.outbox.sending() => {
                     self.finish_sends(joined).await;
+                }
+                written = outbox::written(&mut self.outbox.write), if self.outbox.writing() => {
+                    self.write_done(written).await;
                 }
                 _ = tokio::time::sleep_until(wake) => {}
             }
