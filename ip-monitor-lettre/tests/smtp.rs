@@ -34,6 +34,20 @@ fn notice(ip: &str, url: &str) -> Notice {
     .unwrap()
 }
 
+/// Send the same notice to one address at a time through `server`.
+fn sender(
+    server: &SmtpServer,
+) -> impl Fn(&str) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), NotifyError>>>>
+{
+    let n = notifier(server);
+    let notice = notice("81.2.69.160", "http://81.2.69.160:8008/");
+    move |email: &str| {
+        let (n, notice) = (n.clone(), notice.clone());
+        let r = Recipient::new(email, None::<&str>).unwrap();
+        Box::pin(async move { n.notify(&notice, &r).await })
+    }
+}
+
 fn decode_qr(png: &[u8]) -> String {
     let img = image::load_from_memory(png).unwrap().to_luma8();
     let mut prepared = rqrr::PreparedImage::prepare(img);
@@ -173,14 +187,7 @@ async fn replies_are_classified_per_recipient() {
     let server = SmtpServer::start();
     server.reply_to_rcpt("gone@example.com", 550, "No such user");
     server.reply_to_rcpt("busy@example.com", 451, "Try again later");
-    let n = notifier(&server);
-    let notice = notice("81.2.69.160", "http://81.2.69.160:8008/");
-    let send = |email: &str| {
-        let n = n.clone();
-        let notice = notice.clone();
-        let r = Recipient::new(email, None::<&str>).unwrap();
-        async move { n.notify(&notice, &r).await }
-    };
+    let send = sender(&server);
     let gone = send("gone@example.com").await.unwrap_err();
     assert!(gone.is_permanent(), "550 is permanent: {gone}");
     let busy = send("busy@example.com").await.unwrap_err();
@@ -210,14 +217,7 @@ async fn refusals_about_the_relay_or_the_sender_are_transient() {
         "5.7.1 <relay@example.com>: Relay access denied",
     );
     server.reply_to_rcpt("policy@example.com", 550, "Relaying denied");
-    let n = notifier(&server);
-    let notice = notice("81.2.69.160", "http://81.2.69.160:8008/");
-    let send = |email: &str| {
-        let n = n.clone();
-        let notice = notice.clone();
-        let r = Recipient::new(email, None::<&str>).unwrap();
-        async move { n.notify(&notice, &r).await }
-    };
+    let send = sender(&server);
     for (email, permanent) in [
         ("unknown@example.com", true),
         ("moved@example.com", true),

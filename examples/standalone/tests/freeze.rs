@@ -3,9 +3,11 @@
 //! exactly once and nothing is left pending, in flight or failed — round after round.
 //! `IP_MONITOR_BIN` runs another build of the binary (e.g. an older one, to compare).
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ip_monitor_core::{DeliveryCounts, StateStore};
@@ -15,30 +17,6 @@ use ip_monitor_testkit::{Behavior, HttpServer};
 
 const ACTIVE: usize = 20;
 const ROUNDS: usize = 2;
-
-fn setup_staff(db: &str) {
-    use diesel::Connection;
-    use diesel::connection::SimpleConnection;
-    let rows: Vec<String> = (0..ACTIVE)
-        .map(|i| format!("('staff{i}@example.com', 'Staff {i}', false, false)"))
-        .collect();
-    let sql = format!(
-        "CREATE TABLE staff (email TEXT, name TEXT, is_delete BOOLEAN NOT NULL, is_lock BOOLEAN NOT NULL);
-         INSERT INTO staff VALUES {};",
-        rows.join(", ")
-    );
-    if let Some(path) = db.strip_prefix("sqlite://") {
-        diesel::SqliteConnection::establish(path)
-            .unwrap()
-            .batch_execute(&sql)
-            .unwrap();
-    } else {
-        diesel::PgConnection::establish(db)
-            .unwrap()
-            .batch_execute(&sql)
-            .unwrap();
-    }
-}
 
 fn write_config(path: &Path, db: &str, source: &HttpServer, smtp: &SmtpServer) {
     std::fs::write(
@@ -76,16 +54,6 @@ timeout = "10s"
     .unwrap();
 }
 
-fn signal(child: &Child, sig: &str) {
-    assert!(
-        Command::new("kill")
-            .args([sig, &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
-}
-
 async fn wait_for(
     store: &DieselStore,
     what: &str,
@@ -104,7 +72,7 @@ async fn wait_for(
 }
 
 async fn frozen_leader(db: String) {
-    setup_staff(&db);
+    common::setup_staff(&db, ACTIVE, false);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("ip-monitor.toml");
     let source = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.10")).await;
@@ -133,9 +101,9 @@ async fn frozen_leader(db: String) {
         })
         .await;
         // Frozen for more than three times the lease's ttl (600 ms).
-        signal(&child, "-STOP");
+        common::signal(&child, "-STOP");
         std::thread::sleep(Duration::from_millis(2000));
-        signal(&child, "-CONT");
+        common::signal(&child, "-CONT");
         let counts = wait_for(&store, "the outbox drains", Duration::from_secs(60), |c| {
             c.sent == before + ACTIVE as u64 && c.pending + c.in_flight == 0
         })
@@ -164,7 +132,7 @@ async fn frozen_leader(db: String) {
             );
         }
     }
-    signal(&child, "-TERM");
+    common::signal(&child, "-TERM");
     assert!(child.wait().unwrap().success());
 }
 

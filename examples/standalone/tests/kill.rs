@@ -9,6 +9,8 @@
 //!
 //! `IP_MONITOR_KILLS` sets the number of kills per backend (default 200).
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -37,30 +39,6 @@ fn kills() -> usize {
         .ok()
         .and_then(|k| k.parse().ok())
         .unwrap_or(200)
-}
-
-fn setup_staff(db: &str) {
-    use diesel::Connection;
-    use diesel::connection::SimpleConnection;
-    let rows: Vec<String> = (0..ACTIVE)
-        .map(|i| format!("('staff{i}@example.com', 'Staff {i}', false, false)"))
-        .collect();
-    let sql = format!(
-        "CREATE TABLE staff (email TEXT, name TEXT, is_delete BOOLEAN NOT NULL, is_lock BOOLEAN NOT NULL);
-         INSERT INTO staff VALUES {}, ('gone@example.com', 'G', true, false), ('locked@example.com', 'L', false, true);",
-        rows.join(", ")
-    );
-    if let Some(path) = db.strip_prefix("sqlite://") {
-        diesel::SqliteConnection::establish(path)
-            .unwrap()
-            .batch_execute(&sql)
-            .unwrap();
-    } else {
-        diesel::PgConnection::establish(db)
-            .unwrap()
-            .batch_execute(&sql)
-            .unwrap();
-    }
 }
 
 fn write_config(path: &Path, db: &str, source: &HttpServer, smtp: &SmtpServer) {
@@ -151,7 +129,7 @@ impl Phases {
 }
 
 async fn kill_at_every_step(db: String) {
-    setup_staff(&db);
+    common::setup_staff(&db, ACTIVE, true);
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("ip-monitor.toml");
     let mut n = 0;
@@ -210,10 +188,7 @@ async fn kill_at_every_step(db: String) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
+    common::signal(&child, "-TERM");
     assert!(child.wait().unwrap().success());
 
     // Verify.
