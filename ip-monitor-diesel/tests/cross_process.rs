@@ -398,8 +398,10 @@ async fn freeze_the_leader_and_check(db: String, staff_setup: &[&str]) {
         RECIPIENTS,
         "every active recipient was emailed"
     );
+    // Two leaders stopped acting with messages handed over and not yet recorded (the frozen
+    // one, then the killed one): each at most the sends out and one batch being committed.
     assert!(
-        all.len() - RECIPIENTS <= PARALLELISM,
+        all.len() - RECIPIENTS <= 2 * 2 * PARALLELISM,
         "{} sent twice",
         all.len() - RECIPIENTS
     );
