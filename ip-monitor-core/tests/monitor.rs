@@ -688,6 +688,13 @@ fn bad_configuration_names_the_key() {
         ),
         (
             MonitorConfig {
+                heartbeat: Duration::MAX,
+                ..Default::default()
+            },
+            "heartbeat",
+        ),
+        (
+            MonitorConfig {
                 delivery: DeliveryPolicy {
                     give_up_after: Duration::from_secs(100 * 365 * 86_400),
                     ..Default::default()

@@ -55,7 +55,7 @@ impl Default for MonitorConfig {
 impl MonitorConfig {
     /// The lease ttl that applies: the configured one or `3 × heartbeat`.
     pub fn effective_lease_ttl(&self) -> Duration {
-        self.lease_ttl.unwrap_or(self.heartbeat * 3)
+        self.lease_ttl.unwrap_or(self.heartbeat.saturating_mul(3))
     }
 }
 
