@@ -80,6 +80,8 @@ struct SourceEntry {
     name: Option<String>,
     url: Option<String>,
     allow_non_global: bool,
+    /// Extra CA certificates (PEM) for an HTTPS source, e.g. a router's own CA.
+    ca_file: Option<PathBuf>,
     provider: Option<String>,
     server: Option<String>,
     server_v6: Option<String>,
@@ -502,10 +504,15 @@ fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, (&'static st
 
 fn source(e: &SourceEntry) -> Result<Arc<dyn IpSource>, (&'static str, String)> {
     let build = |b: ip_monitor_core::source::HttpIpSourceBuilder| {
-        let b = match &e.name {
+        let mut b = match &e.name {
             Some(n) => b.name(n.clone()),
             None => b,
         };
+        if let Some(path) = &e.ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|err| ("ca_file", format!("cannot read {}: {err}", path.display())))?;
+            b = b.add_root_certificates(pem);
+        }
         b.allow_non_global(e.allow_non_global)
             .build()
             .map_err(|err| ("url", err.to_string()))
@@ -608,6 +615,16 @@ mod tests {
     }
 
     #[test]
+    fn an_https_source_can_trust_a_private_ca() {
+        let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testkit/fixtures/ca.pem");
+        let s = load(&format!(
+            "[[sources.list]]\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/\"\nca_file = \"{ca}\""
+        ))
+        .unwrap();
+        assert_eq!(s.sources.sources().len(), 1);
+    }
+
+    #[test]
     fn errors_name_the_key() {
         let cases = [
             ("interval = \"soon\"", "interval"),
@@ -616,6 +633,10 @@ mod tests {
             ("[sources]\nstrategy = \"vote\"", "sources.strategy"),
             ("[[sources.list]]\nkind = \"ftp\"", "sources.list[0].kind"),
             ("[[sources.list]]\nkind = \"http\"", "sources.list[0].url"),
+            (
+                "[[sources.list]]\nkind = \"http\"\nurl = \"https://example.com/\"\nca_file = \"/nonexistent/ca.pem\"",
+                "sources.list[0].ca_file",
+            ),
             (
                 "[[sources.list]]\nkind = \"dns\"\nprovider = \"google\"\nserver = \"nope\"",
                 "sources.list[0].server",
