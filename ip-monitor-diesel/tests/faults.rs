@@ -23,18 +23,21 @@ fn change(address: &str) -> NewChange {
     }
 }
 
+/// A lease on `store` for the whole test.
+async fn lease(store: &DieselStore) -> Lease {
+    store
+        .acquire_lease(&Holder::this_process(), Duration::from_secs(600))
+        .await
+        .unwrap()
+        .expect("a fresh store's lease is free")
+}
+
 /// Make the Nth delivery row insert fail, for every N across a change of 2,500 recipients
 /// (three insert statements of up to 1,000 rows): each attempt must leave nothing behind,
 /// and the store must still work afterwards.
 async fn fail_on_the_nth_row(store: DieselStore, arm: impl Fn(usize) -> String, disarm: &str) {
     let url = store.url();
-    let holder = Holder::this_process();
-    let now = SystemTime::now();
-    let lease = store
-        .acquire_lease(&holder, Duration::from_secs(600))
-        .await
-        .unwrap()
-        .unwrap();
+    let (lease, now) = (lease(&store).await, SystemTime::now());
     let first = store
         .record_change(&lease, now, change("81.2.69.160"), &people(3))
         .await
@@ -123,13 +126,7 @@ async fn postgres_change_and_deliveries_commit_together() {
 /// A delivery row that cannot be read back (written by hand, or by a broken tool) is failed
 /// with the reason instead of being claimed again and again, and the others are claimed.
 async fn an_unreadable_row_is_failed_not_retried_forever(store: DieselStore) {
-    let holder = Holder::this_process();
-    let now = SystemTime::now();
-    let lease = store
-        .acquire_lease(&holder, Duration::from_secs(600))
-        .await
-        .unwrap()
-        .unwrap();
+    let (lease, now) = (lease(&store).await, SystemTime::now());
     store
         .record_change(&lease, now, change("81.2.69.160"), &people(3))
         .await

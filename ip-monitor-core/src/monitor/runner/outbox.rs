@@ -177,11 +177,7 @@ impl Runner {
     pub(super) async fn pump(&mut self) {
         self.outbox.next_pump = None;
         self.outbox.drained = false;
-        self.fill_slots();
-        self.write_if_needed();
-        if self.outbox.write.is_none() && self.outbox.tasks.is_empty() {
-            self.plan_next().await;
-        }
+        self.advance().await;
     }
 
     /// Start queued deliveries in the free send slots: at most `parallelism` sends out, and
@@ -272,11 +268,7 @@ impl Runner {
                 return;
             }
         }
-        self.fill_slots();
-        self.write_if_needed();
-        if self.outbox.write.is_none() && self.outbox.tasks.is_empty() {
-            self.plan_next().await;
-        }
+        self.advance().await;
     }
 
     /// Emit the events of the results that were written.
@@ -304,9 +296,22 @@ impl Runner {
         }
     }
 
-    /// With nothing out and nothing queued: when is the next delivery due (a retry)?
+    /// Start what can start in the free slots, hand what finished to a store write, and
+    /// once the outbox has gone quiet, plan when to look at it again.
+    async fn advance(&mut self) {
+        self.fill_slots();
+        self.write_if_needed();
+        self.plan_next().await;
+    }
+
+    /// With nothing out, nothing queued and nothing being written: when is the next delivery
+    /// due (a retry)?
     async fn plan_next(&mut self) {
-        if !self.outbox.queue.is_empty() || !self.outbox.drained {
+        let quiet = self.outbox.tasks.is_empty()
+            && self.outbox.write.is_none()
+            && self.outbox.queue.is_empty()
+            && self.outbox.drained;
+        if !quiet {
             return;
         }
         let Some(lease) = self.lease.held().cloned() else {
@@ -380,11 +385,7 @@ impl Runner {
         while let Some(joined) = self.outbox.tasks.try_join_next_with_id() {
             self.collect(joined);
         }
-        self.fill_slots();
-        self.write_if_needed();
-        if self.outbox.write.is_none() && self.outbox.tasks.is_empty() {
-            self.plan_next().await;
-        }
+        self.advance().await;
     }
 
     /// Turn a finished send into the result to record.
