@@ -37,9 +37,6 @@ pub enum Error {
     /// The message could not be built.
     #[error("building the message: {0}")]
     Message(#[source] lettre::error::Error),
-    /// The SMTP transport could not be set up.
-    #[error("setting up SMTP: {0}")]
-    Smtp(#[source] lettre::transport::smtp::Error),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

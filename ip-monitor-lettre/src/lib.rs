@@ -4,6 +4,7 @@ mod error;
 mod file;
 mod message;
 mod preview;
+mod session;
 mod smtp;
 mod transport;
 

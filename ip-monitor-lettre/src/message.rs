@@ -4,8 +4,9 @@ use std::fmt;
 
 use ip_monitor_core::{Notice, Recipient};
 use lettre::Message;
+use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::ContentType;
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 
 use crate::error::Error;
 
@@ -198,6 +199,24 @@ impl MessageTemplate {
     /// The whole message for one recipient: multipart/alternative of the plain text and a
     /// multipart/related HTML part with the QR code as an inline `image/png`.
     pub fn build(&self, notice: &Notice, recipient: &Recipient) -> Result<Message, Error> {
+        let png = notice.qr_png.as_ref().ok_or(Error::NoQrCode)?;
+        self.build_with_image(notice, recipient, Self::image(png))
+    }
+
+    /// The QR code's PNG, encoded for the message (base64): the same for every recipient
+    /// of a notice, so a sender encodes it once per notice.
+    pub(crate) fn image(png: &[u8]) -> Body {
+        Body::new_with_encoding(png.to_vec(), ContentTransferEncoding::Base64)
+            .expect("base64 carries any bytes")
+    }
+
+    /// [`build`](Self::build) with the QR code's part already encoded.
+    pub(crate) fn build_with_image(
+        &self,
+        notice: &Notice,
+        recipient: &Recipient,
+        image: Body,
+    ) -> Result<Message, Error> {
         let to = Mailbox::new(
             recipient.name().map(str::to_owned),
             recipient.email().parse().map_err(|e| Error::Address {
@@ -205,12 +224,9 @@ impl MessageTemplate {
                 source: e,
             })?,
         );
-        let png = notice.qr_png.as_ref().ok_or(Error::NoQrCode)?;
         let cid = Self::content_id(notice);
-        let image = Attachment::new_inline(cid.clone()).body(
-            png.to_vec(),
-            ContentType::parse("image/png").expect("valid"),
-        );
+        let image = Attachment::new_inline(cid.clone())
+            .body(image, ContentType::parse("image/png").expect("valid"));
         let html = SinglePart::html(self.render_html(notice, recipient, &format!("cid:{cid}")));
         let body = MultiPart::alternative()
             .singlepart(SinglePart::plain(self.render_text(notice, recipient)))

@@ -3,12 +3,12 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use ip_monitor_core::{Notice, Notifier, NotifyError, Recipient, SendPermit};
-use lettre::transport::smtp::authentication::Credentials;
+use lettre::message::Body;
 
 use crate::transport::{Pool, SendError};
 
@@ -77,6 +77,9 @@ impl fmt::Debug for Password {
     }
 }
 
+/// A QR code's PNG and its part, encoded for the message.
+type EncodedImage = (Arc<[u8]>, Body);
+
 /// Delivers notices through an SMTP server: one message per recipient, over a pool of
 /// connections, with failures classified per recipient (4xx, network and timeouts are
 /// transient; 5xx is permanent).
@@ -97,6 +100,9 @@ impl fmt::Debug for Password {
 pub struct SmtpNotifier {
     /// Clones share the pool.
     pool: Arc<Pool>,
+    /// The last notice's QR code and its encoded part: every recipient of a notice gets
+    /// the same image.
+    image: Arc<Mutex<Option<EncodedImage>>>,
     template: MessageTemplate,
     host: String,
     port: u16,
@@ -148,6 +154,19 @@ impl SmtpNotifier {
     /// The message template.
     pub fn template(&self) -> &MessageTemplate {
         &self.template
+    }
+
+    /// The QR code's encoded part, from the cache when the notice is the last one's.
+    fn image_for(&self, png: &Arc<[u8]>) -> Body {
+        let mut cached = self.image.lock().unwrap_or_else(|e| e.into_inner());
+        match &*cached {
+            Some((key, body)) if Arc::ptr_eq(key, png) || **key == **png => body.clone(),
+            _ => {
+                let body = MessageTemplate::image(png);
+                *cached = Some((Arc::clone(png), body.clone()));
+                body
+            }
+        }
     }
 }
 
@@ -226,7 +245,7 @@ impl SmtpNotifierBuilder {
         let username = self.credentials.as_ref().map(|(u, _)| u.clone());
         let credentials = self
             .credentials
-            .map(|(user, Password(password))| Credentials::new(user, password));
+            .map(|(user, Password(password))| (user, password));
         for pem in &self.roots {
             use rustls::pki_types::CertificateDer;
             use rustls::pki_types::pem::PemObject;
@@ -245,10 +264,11 @@ impl SmtpNotifierBuilder {
             credentials,
             self.timeout,
             self.pool_size,
-            self.roots,
+            &self.roots,
         );
         Ok(SmtpNotifier {
             pool: Arc::new(pool),
+            image: Arc::default(),
             template,
             host,
             port,
@@ -288,7 +308,9 @@ impl Notifier for SmtpNotifier {
         permit: &SendPermit,
     ) -> Result<(), NotifyError> {
         permit.check()?;
-        let message = self.template.build(notice, recipient)?;
+        let png = notice.qr_png.as_ref().ok_or(Error::NoQrCode)?;
+        let image = self.image_for(png);
+        let message = self.template.build_with_image(notice, recipient, image)?;
         self.pool
             .send(message.envelope(), &message.formatted(), permit)
             .await

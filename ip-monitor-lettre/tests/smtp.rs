@@ -182,29 +182,70 @@ async fn names_are_escaped() {
     );
 }
 
+/// Both ways a client may speak to a relay: the envelope pipelined (the relay offers
+/// PIPELINING), and one command per reply.
+fn both_kinds_of_relay() -> [(&'static str, SmtpServer); 2] {
+    [
+        ("pipelining", SmtpServer::start()),
+        ("no pipelining", SmtpServer::start_without_pipelining()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_envelope_is_pipelined_only_when_the_relay_offers_it() {
+    for (kind, server) in both_kinds_of_relay() {
+        let send = sender(&server);
+        for email in ["ana@example.com", "ben@example.com", "cho@example.com"] {
+            send(email).await.unwrap();
+        }
+        let to: Vec<_> = server.messages().into_iter().flat_map(|m| m.to).collect();
+        assert_eq!(
+            to,
+            ["ana@example.com", "ben@example.com", "cho@example.com"],
+            "{kind}"
+        );
+        let expected = if kind == "pipelining" { 3 } else { 0 };
+        assert_eq!(
+            server.pipelined(),
+            expected,
+            "{kind}: MAIL and RCPT in one write"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_are_classified_per_recipient() {
-    let server = SmtpServer::start();
+    for (kind, server) in both_kinds_of_relay() {
+        replies_are_classified_per_recipient_by(&server, kind).await;
+    }
+}
+
+async fn replies_are_classified_per_recipient_by(server: &SmtpServer, kind: &str) {
     server.reply_to_rcpt("gone@example.com", 550, "No such user");
     server.reply_to_rcpt("busy@example.com", 451, "Try again later");
-    let send = sender(&server);
+    let send = sender(server);
     let gone = send("gone@example.com").await.unwrap_err();
-    assert!(gone.is_permanent(), "550 is permanent: {gone}");
+    assert!(gone.is_permanent(), "{kind}: 550 is permanent: {gone}");
     let busy = send("busy@example.com").await.unwrap_err();
-    assert!(busy.is_transient(), "451 is transient: {busy}");
+    assert!(busy.is_transient(), "{kind}: 451 is transient: {busy}");
     send("ana@example.com").await.unwrap();
     send("ben@example.com").await.unwrap();
     let delivered: Vec<_> = server.messages().into_iter().flat_map(|m| m.to).collect();
     assert_eq!(
         delivered,
         ["ana@example.com", "ben@example.com"],
-        "the others are delivered"
+        "{kind}: the others are delivered"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refusals_about_the_relay_or_the_sender_are_transient() {
-    let server = SmtpServer::start();
+    for (kind, server) in both_kinds_of_relay() {
+        refusals_about_the_relay_or_the_sender_are_transient_by(&server, kind).await;
+    }
+}
+
+async fn refusals_about_the_relay_or_the_sender_are_transient_by(server: &SmtpServer, kind: &str) {
     server.reply_to_rcpt(
         "unknown@example.com",
         550,
@@ -217,7 +258,7 @@ async fn refusals_about_the_relay_or_the_sender_are_transient() {
         "5.7.1 <relay@example.com>: Relay access denied",
     );
     server.reply_to_rcpt("policy@example.com", 550, "Relaying denied");
-    let send = sender(&server);
+    let send = sender(server);
     for (email, permanent) in [
         ("unknown@example.com", true),
         ("moved@example.com", true),
@@ -225,21 +266,21 @@ async fn refusals_about_the_relay_or_the_sender_are_transient() {
         ("policy@example.com", false),
     ] {
         let e = send(email).await.unwrap_err();
-        assert_eq!(e.is_permanent(), permanent, "{email}: {e}");
+        assert_eq!(e.is_permanent(), permanent, "{kind}: {email}: {e}");
         assert_eq!(e.is_transient(), !permanent, "{email}: {e}");
     }
     server.reply_to_mail(Some((530, "5.7.0 Authentication required")));
     let e = send("ana@example.com").await.unwrap_err();
     assert!(
         e.is_transient(),
-        "a refused sender is the relay's problem: {e}"
+        "{kind}: a refused sender is the relay's problem: {e}"
     );
     server.reply_to_mail(None);
     send("ana@example.com").await.unwrap();
     assert_eq!(
         server.messages().len(),
         1,
-        "the connection works again after RSET"
+        "{kind}: the connection works again after RSET"
     );
 }
 

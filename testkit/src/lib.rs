@@ -391,7 +391,8 @@ pub mod pg {
 #[cfg(feature = "smtp")]
 pub mod smtp {
     use std::collections::HashMap;
-    use std::net::{IpAddr, SocketAddr, TcpListener};
+    use std::io::{Read, Write};
+    use std::net::{IpAddr, Shutdown, SocketAddr, TcpListener, TcpStream};
     use std::sync::{Arc, Mutex};
     use std::time::{Duration, Instant};
 
@@ -419,6 +420,8 @@ pub mod smtp {
         /// The user names that authenticated, one per successful AUTH.
         authenticated: Vec<String>,
         delay: Duration,
+        /// Client writes that carried MAIL FROM and RCPT TO together (pipelined).
+        pipelined: usize,
     }
 
     #[derive(Clone)]
@@ -486,6 +489,77 @@ pub mod smtp {
         }
     }
 
+    /// Relay one connection between a client and the mailin server: add PIPELINING to the
+    /// server's EHLO reply when `pipelining` (mailin does not offer it, though it reads
+    /// pipelined commands in order), and count the client's pipelined writes.
+    fn front_connection(
+        client: TcpStream,
+        server: TcpStream,
+        pipelining: bool,
+        shared: Arc<Mutex<Shared>>,
+    ) {
+        let _ = client.set_nodelay(true);
+        let _ = server.set_nodelay(true);
+        let (mut client_in, mut server_out) =
+            (client.try_clone().unwrap(), server.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let mut buf = vec![0; 64 * 1024];
+            while let Ok(n) = client_in.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                let chunk = String::from_utf8_lossy(&buf[..n]).to_ascii_uppercase();
+                if chunk.contains("MAIL FROM") && chunk.contains("RCPT TO") {
+                    shared.lock().unwrap().pipelined += 1;
+                }
+                if server_out.write_all(&buf[..n]).is_err() {
+                    break;
+                }
+            }
+            let _ = server_out.shutdown(Shutdown::Write);
+        });
+        let (mut server_in, mut client_out) = (server, client);
+        std::thread::spawn(move || {
+            let mut buf = vec![0; 64 * 1024];
+            // Replies go through line by line until the session turns to TLS (the second
+            // 220: the answer to STARTTLS), then byte by byte.
+            let (mut pending, mut greetings) = (Vec::new(), 0);
+            while let Ok(n) = server_in.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if greetings >= 2 {
+                    if client_out.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                pending.extend_from_slice(&buf[..n]);
+                let mut out = Vec::new();
+                while greetings < 2
+                    && let Some(end) = pending.iter().position(|&b| b == b'\n')
+                {
+                    let line: Vec<u8> = pending.drain(..=end).collect();
+                    out.extend_from_slice(&line);
+                    if line.starts_with(b"220") {
+                        greetings += 1;
+                    }
+                    if pipelining && line.eq_ignore_ascii_case(b"250-server offers extensions:\r\n")
+                    {
+                        out.extend_from_slice(b"250-PIPELINING\r\n");
+                    }
+                }
+                if greetings >= 2 {
+                    out.append(&mut pending);
+                }
+                if client_out.write_all(&out).is_err() {
+                    break;
+                }
+            }
+            let _ = client_out.shutdown(Shutdown::Both);
+        });
+    }
+
     /// A running SMTP server. It stops with the process (mailin has no shutdown call).
     #[derive(Debug, Clone)]
     pub struct SmtpServer {
@@ -495,26 +569,38 @@ pub mod smtp {
     }
 
     impl SmtpServer {
-        /// Start on 127.0.0.1 with a free port.
+        /// Start on 127.0.0.1 with a free port, offering PIPELINING as real relays do.
         pub fn start() -> Self {
             Self::start_on(0)
         }
 
         /// Start on 127.0.0.1:`port` (0: a free one), e.g. to bring a "down" server back.
         pub fn start_on(port: u16) -> Self {
-            Self::start_with(port, false)
+            Self::start_full(port, false, None, true)
+        }
+
+        /// Start on 127.0.0.1 with a free port, without PIPELINING: a client must wait for
+        /// each reply.
+        pub fn start_without_pipelining() -> Self {
+            Self::start_full(0, false, None, false)
         }
 
         /// Start on 127.0.0.1 offering STARTTLS with the test certificate
         /// (`fixtures/cert.pem`, signed by `fixtures/ca.pem`).
         pub fn start_starttls() -> Self {
-            Self::start_with(0, true)
+            Self::start_full(0, true, None, true)
         }
 
         /// Start on 127.0.0.1 offering STARTTLS and then AUTH (PLAIN, LOGIN), which accepts
         /// only `user` / `password` — and, as real relays do, only over TLS.
         pub fn start_starttls_with_auth(user: &str, password: &str) -> Self {
-            Self::start_full(0, true, Some((user.to_owned(), password.to_owned())))
+            Self::start_full(0, true, Some((user.to_owned(), password.to_owned())), true)
+        }
+
+        /// How many of the clients' writes carried `MAIL FROM` and `RCPT TO` together:
+        /// pipelined commands (RFC 2920). Seen in plain text only, before any STARTTLS.
+        pub fn pipelined(&self) -> usize {
+            self.shared.lock().unwrap().pipelined
         }
 
         /// The user names that authenticated so far.
@@ -522,13 +608,16 @@ pub mod smtp {
             self.shared.lock().unwrap().authenticated.clone()
         }
 
-        fn start_with(port: u16, starttls: bool) -> Self {
-            Self::start_full(port, starttls, None)
-        }
-
-        fn start_full(port: u16, starttls: bool, credentials: Option<(String, String)>) -> Self {
-            let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
-            let addr = listener.local_addr().unwrap();
+        fn start_full(
+            port: u16,
+            starttls: bool,
+            credentials: Option<(String, String)>,
+            pipelining: bool,
+        ) -> Self {
+            let front = TcpListener::bind(("127.0.0.1", port)).expect("bind loopback");
+            let addr = front.local_addr().unwrap();
+            let listener = TcpListener::bind(("127.0.0.1", 0)).expect("bind loopback");
+            let backend = listener.local_addr().unwrap();
             let offers_auth = credentials.is_some();
             let shared = Arc::new(Mutex::new(Shared {
                 credentials,
@@ -557,6 +646,15 @@ pub mod smtp {
             }
             std::thread::spawn(move || {
                 let _ = server.serve();
+            });
+            let watch = Arc::clone(&shared);
+            std::thread::spawn(move || {
+                for client in front.incoming().flatten() {
+                    let Ok(server) = TcpStream::connect(backend) else {
+                        continue;
+                    };
+                    front_connection(client, server, pipelining, Arc::clone(&watch));
+                }
             });
             SmtpServer { addr, shared }
         }
