@@ -2,7 +2,10 @@
 
 mod error;
 mod model;
+mod now;
 mod ops;
+#[cfg(feature = "postgres")]
+mod pg_batch;
 mod recipients;
 mod schema;
 mod store;

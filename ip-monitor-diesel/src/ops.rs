@@ -47,7 +47,7 @@ impl From<StoreError> for DbError {
 pub(crate) type DbResult<T> = Result<T, DbError>;
 
 macro_rules! backend_ops {
-    ($module:ident, $conn:ty, $now_ms:expr) => {
+    ($module:ident, $conn:ty, sent_row_by_row: $sent_row_by_row:expr) => {
         pub(crate) mod $module {
             use std::collections::HashSet;
             use std::time::{Duration, SystemTime};
@@ -58,9 +58,6 @@ macro_rules! backend_ops {
                 DeliveryState, DeliveryUpdate, DesiredState, Family, Holder, InstanceStatus, Lease,
                 NewChange, Recipient, Recorded, StoreError,
             };
-
-            use diesel::dsl::sql;
-            use diesel::sql_types::BigInt;
 
             use crate::model::*;
             use crate::ops::{DbError, DbResult, db_error};
@@ -77,8 +74,8 @@ macro_rules! backend_ops {
 
             /// The database's time in milliseconds since the epoch: the one clock every
             /// lease is judged on, whatever the clocks of the hosts using it say.
-            fn db_now() -> diesel::expression::SqlLiteral<BigInt> {
-                sql::<BigInt>($now_ms)
+            fn db_now() -> crate::now::DbNowMs {
+                crate::now::DbNowMs
             }
 
             /// Lock the control row if `lease` is still valid: the first statement of every
@@ -342,20 +339,39 @@ macro_rules! backend_ops {
                         }
                     }
                 }
+                let out = deliveries::state
+                    .eq(in_flight)
+                    .or(deliveries::state.eq(superseded));
+                let done = (
+                    deliveries::state.eq(DeliveryState::Sent.as_str()),
+                    deliveries::sent_at_ms.eq(Some(to_ms(now))),
+                    deliveries::last_error.eq(None::<String>),
+                );
                 for (fence_value, items) in sent {
+                    if $sent_row_by_row {
+                        // One prepared statement run once per row: no statement to parse
+                        // for each batch's list of ids.
+                        for (i, id) in items {
+                            let n = diesel::update(deliveries::table.find(id))
+                                .filter(deliveries::fence.eq(fence_value as i64))
+                                .filter(out)
+                                .set(done.clone())
+                                .execute(conn)?;
+                            if n == 1 {
+                                recorded[i] = Recorded::Applied;
+                            }
+                        }
+                        continue;
+                    }
                     for chunk in items.chunks(INSERT_CHUNK) {
                         let ids: Vec<i64> = chunk.iter().map(|(_, id)| *id).collect();
                         let applied: HashSet<i64> = diesel::update(
                             deliveries::table
                                 .filter(deliveries::id.eq_any(&ids))
                                 .filter(deliveries::fence.eq(fence_value as i64))
-                                .filter(deliveries::state.eq_any([in_flight, superseded])),
+                                .filter(out),
                         )
-                        .set((
-                            deliveries::state.eq(DeliveryState::Sent.as_str()),
-                            deliveries::sent_at_ms.eq(Some(to_ms(now))),
-                            deliveries::last_error.eq(None::<String>),
-                        ))
+                        .set(done.clone())
                         .returning(deliveries::id)
                         .get_results::<i64>(conn)?
                         .into_iter()
@@ -655,14 +671,8 @@ macro_rules! backend_ops {
 }
 
 #[cfg(feature = "sqlite")]
-backend_ops!(
-    sqlite,
-    diesel::SqliteConnection,
-    "CAST((julianday('now') - 2440587.5) * 86400000.0 AS BIGINT)"
-);
+// SQLite runs a prepared statement for a few microseconds and parses a new one for tens:
+// results are written row by row. PostgreSQL takes the batch's ids as one array parameter.
+backend_ops!(sqlite, diesel::SqliteConnection, sent_row_by_row: true);
 #[cfg(feature = "postgres")]
-backend_ops!(
-    pg,
-    diesel::PgConnection,
-    "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
-);
+backend_ops!(pg, diesel::PgConnection, sent_row_by_row: false);

@@ -453,6 +453,18 @@ impl StateStore for DieselStore {
         limit: usize,
     ) -> Result<(Vec<Recorded>, Vec<Delivery>), StoreError> {
         let (lease, results) = (lease.clone(), results.to_vec());
+        #[cfg(feature = "postgres")]
+        if let Pool::Pg(pool) = &self.pool
+            && crate::pg_batch::applies(&lease, &results)
+        {
+            let pool = pool.clone();
+            return blocking(move || {
+                let mut conn = pool.get().map_err(StoreError::unavailable)?;
+                crate::pg_batch::finish_and_claim(&mut conn, &lease, now, &results, limit)
+                    .map_err(|e| e.0)
+            })
+            .await;
+        }
         dispatch!(self.pool, finish_and_claim(lease, now, results, limit))
     }
 
