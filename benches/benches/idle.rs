@@ -1,8 +1,11 @@
-//! Idle cost of the monitor embedded in a web server: the axum example runs twice side by
-//! side, with the monitor (default settings: a probe a minute, the desired state read every
-//! 5 s, a heartbeat every 10 s, an SQLite store) and without it (`APP_IP_MONITOR=off`), for
-//! `IP_MONITOR_IDLE_SECS` seconds (default 300). Reports the CPU time and resident memory
-//! each process added after start-up. IP sources are served on 127.0.0.1.
+//! Idle cost of the monitor embedded in a web server: the axum example runs side by side
+//! with the monitor at its defaults (a probe a minute, an hourly full check, the heartbeat,
+//! an SQLite store) once per kind of IP source — plain HTTP, HTTPS signed by a private CA
+//! (a TLS handshake per probe: the test servers close each connection, as a far-away
+//! service's idle connection would be gone after a minute), and DNS (one UDP question) —
+//! and without the monitor (`APP_IP_MONITOR=off`), for `IP_MONITOR_IDLE_SECS` seconds
+//! (default 300). Reports the CPU time and resident memory each monitor adds. Every source
+//! is served on 127.0.0.1.
 //!
 //! Run: `cargo build --release -p ip-monitor-example-axum && cargo bench -p ip-monitor-benches --bench idle`
 
@@ -10,6 +13,12 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use std::net::Ipv4Addr;
+
+use hickory_proto::op::{Message, OpCode};
+use hickory_proto::rr::rdata::A;
+use hickory_proto::rr::{RData, Record};
+use ip_monitor_testkit::dns::{DnsServer, Reply};
 use ip_monitor_testkit::{Behavior, HttpServer};
 
 fn proc_cpu_secs(pid: u32) -> f64 {
@@ -32,6 +41,7 @@ fn proc_rss_kib(pid: u32) -> u64 {
 }
 
 fn start(bin: &PathBuf, dir: &std::path::Path, monitor: bool, sources: &str) -> Child {
+    let ca = ip_monitor_testkit::fixture("ca.pem");
     // The application's staff table, so the monitor's first check records and notifies.
     ip_monitor_testkit::sql::exec(
         &format!("sqlite://{}", dir.join("app.db").display()),
@@ -52,6 +62,7 @@ fn start(bin: &PathBuf, dir: &std::path::Path, monitor: bool, sources: &str) -> 
         )
         .env("APP_BIND", format!("127.0.0.1:{port}"))
         .env("IP_MONITOR_SOURCES", sources)
+        .env("IP_MONITOR_CA_FILE", ca)
         .env("APP_IP_MONITOR", if monitor { "on" } else { "off" })
         .env("IP_MONITOR_OUTBOX", dir.join("outbox"))
         .env("RUST_LOG", "warn")
@@ -72,49 +83,100 @@ async fn main() {
         .unwrap_or(300);
     let bin =
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/ip-monitor-example-axum");
-    let a = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.160")).await;
-    let b = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.160")).await;
-    let sources = format!("{},{}", a.url(), b.url());
-    let (with_dir, without_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut with = start(&bin, with_dir.path(), true, &sources);
-    let mut without = start(&bin, without_dir.path(), false, &sources);
-    // Let both start up (and the monitor run its first check and deliveries).
+    let ok = || Behavior::ok("81.2.69.160");
+    let (a, b) = (
+        HttpServer::start("127.0.0.1:0", ok()).await,
+        HttpServer::start("127.0.0.1:0", ok()).await,
+    );
+    let (c, d) = (
+        HttpServer::start("127.0.0.1:0", ok()).await,
+        HttpServer::start("127.0.0.1:0", ok()).await,
+    );
+    let (c_tls, d_tls) = (
+        ip_monitor_testkit::tls_front(c.addr).await,
+        ip_monitor_testkit::tls_front(d.addr).await,
+    );
+    let dns = DnsServer::start("127.0.0.1:0", |q| {
+        let mut m = Message::response(0, OpCode::Query);
+        m.add_answer(Record::from_rdata(
+            q.name().clone(),
+            60,
+            RData::A(A(Ipv4Addr::new(81, 2, 69, 160))),
+        ));
+        Reply::Message(m)
+    })
+    .await;
+    let kinds = [
+        ("HTTP", format!("{},{}", a.url(), b.url())),
+        (
+            "HTTPS",
+            format!(
+                "https://127.0.0.1:{}/,https://127.0.0.1:{}/",
+                c_tls.port(),
+                d_tls.port()
+            ),
+        ),
+        ("DNS", format!("dns://{}", dns.addr)),
+    ];
+    let dirs: Vec<_> = (0..=kinds.len())
+        .map(|_| tempfile::tempdir().unwrap())
+        .collect();
+    let mut children: Vec<Child> = kinds
+        .iter()
+        .zip(&dirs)
+        .map(|((_, sources), dir)| start(&bin, dir.path(), true, sources))
+        .collect();
+    children.push(start(&bin, dirs[kinds.len()].path(), false, &kinds[0].1));
+    // Let them start up (and each monitor run its first check and deliveries).
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let base = [
-        (proc_cpu_secs(with.id()), proc_rss_kib(with.id())),
-        (proc_cpu_secs(without.id()), proc_rss_kib(without.id())),
-    ];
-    let hits_before = a.hits();
+    let sample = |children: &[Child]| -> Vec<(f64, u64)> {
+        children
+            .iter()
+            .map(|c| (proc_cpu_secs(c.id()), proc_rss_kib(c.id())))
+            .collect()
+    };
+    let base = sample(&children);
+    let asked = |dns: &DnsServer| (a.hits(), c.hits(), dns.queries.lock().unwrap().len());
+    let asked_before = asked(&dns);
     tokio::time::sleep(Duration::from_secs(secs)).await;
-    let end = [
-        (proc_cpu_secs(with.id()), proc_rss_kib(with.id())),
-        (proc_cpu_secs(without.id()), proc_rss_kib(without.id())),
-    ];
-    let probes = a.hits() - hits_before;
-    for c in [&mut with, &mut without] {
+    let end = sample(&children);
+    let asked_after = asked(&dns);
+    for c in &mut children {
         let _ = c.kill();
         let _ = c.wait();
     }
-    println!("idle for {secs} s after a 5 s start-up; {probes} requests to the first source");
+    let probes = [
+        asked_after.0 - asked_before.0,
+        asked_after.1 - asked_before.1,
+        asked_after.2 - asked_before.2,
+    ];
+    println!("idle for {secs} s after a 5 s start-up");
     println!(
-        "{:<16} {:>12} {:>14} {:>14}",
-        "", "CPU seconds", "RSS at start", "RSS at end"
+        "{:<22} {:>12} {:>14} {:>14} {:>8}",
+        "", "CPU seconds", "RSS at start", "RSS at end", "probes"
     );
-    for (name, (b, e)) in ["with monitor", "without"]
+    let without = kinds.len();
+    let names: Vec<String> = kinds
         .iter()
-        .zip(base.iter().zip(end.iter()))
-    {
+        .map(|(k, _)| format!("with monitor, {k}"))
+        .chain(["without".to_owned()])
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let shown = probes.get(i).map_or("-".to_owned(), ToString::to_string);
         println!(
-            "{name:<16} {:>12.2} {:>11} KiB {:>11} KiB",
-            e.0 - b.0,
-            b.1,
-            e.1
+            "{name:<22} {:>12.2} {:>10} KiB {:>10} KiB {shown:>8}",
+            end[i].0 - base[i].0,
+            base[i].1,
+            end[i].1
         );
     }
-    println!(
-        "monitor adds {:.2} CPU s over {secs} s ({:.3} % of one core), {} KiB RSS",
-        (end[0].0 - base[0].0) - (end[1].0 - base[1].0),
-        100.0 * ((end[0].0 - base[0].0) - (end[1].0 - base[1].0)) / secs as f64,
-        end[0].1 as i64 - end[1].1 as i64
-    );
+    let idle = end[without].0 - base[without].0;
+    for (i, (kind, _)) in kinds.iter().enumerate() {
+        let added = (end[i].0 - base[i].0) - idle;
+        println!(
+            "the monitor over {kind:<5} adds {added:.2} CPU s in {secs} s = {:.2} CPU s per hour, {} KiB RSS",
+            added * 3600.0 / secs as f64,
+            end[i].1 as i64 - end[without].1 as i64
+        );
+    }
 }

@@ -5,7 +5,8 @@
 //!
 //! Run: `cargo run -p ip-monitor-example-axum` — settings from the environment:
 //! `APP_DATABASE_URL` (default `sqlite://app.db`), `APP_BIND` (default `127.0.0.1:8008`),
-//! `IP_MONITOR_SOURCES` (comma-separated HTTP source URLs; default the public ones),
+//! `IP_MONITOR_SOURCES` (comma-separated HTTP(S) source URLs and `dns://HOST:PORT` servers;
+//! default the public ones), `IP_MONITOR_CA_FILE` (a private CA for HTTPS sources),
 //! `IP_MONITOR_OUTBOX` (where messages are written as .eml files; default `outbox`),
 //! `APP_IP_MONITOR=off` (the same server without the monitor, to measure what it costs).
 
@@ -15,7 +16,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use ip_monitor_core::{HttpIpSource, IpSource, Monitor, MonitorHandle, SourceSet, StateStore};
+use ip_monitor_core::{
+    DnsIpSource, HttpIpSource, IpSource, Monitor, MonitorHandle, SourceSet, StateStore,
+};
 use ip_monitor_diesel::{DieselRecipients, DieselStore};
 use ip_monitor_lettre::{FileNotifier, MessageTemplate};
 use serde_json::{Value, json};
@@ -39,15 +42,30 @@ fn env(key: &str, default: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| default.to_owned())
 }
 
+/// The IP sources: `IP_MONITOR_SOURCES` lists HTTP(S) URLs and `dns://HOST:PORT` servers
+/// (asked OpenDNS's question), comma-separated; `IP_MONITOR_CA_FILE` adds a trusted root
+/// (PEM) for HTTPS sources signed by a private CA. Without them, the public defaults.
 fn sources() -> Result<SourceSet, Box<dyn std::error::Error>> {
-    let list: Vec<Arc<dyn IpSource>> = match std::env::var("IP_MONITOR_SOURCES") {
-        Ok(urls) => urls
-            .split(',')
-            .map(|u| Ok(Arc::new(HttpIpSource::builder(u.trim()).build()?) as Arc<dyn IpSource>))
-            .collect::<Result<_, ip_monitor_core::SourceError>>()?,
-        Err(_) => HttpIpSource::public_defaults()?,
+    let Ok(list) = std::env::var("IP_MONITOR_SOURCES") else {
+        return Ok(SourceSet::new(HttpIpSource::public_defaults()?));
     };
-    Ok(SourceSet::new(list))
+    let ca = match std::env::var("IP_MONITOR_CA_FILE") {
+        Ok(path) => Some(std::fs::read(path)?),
+        Err(_) => None,
+    };
+    let mut sources: Vec<Arc<dyn IpSource>> = Vec::new();
+    for spec in list.split(',').map(str::trim) {
+        if let Some(server) = spec.strip_prefix("dns://") {
+            sources.push(Arc::new(DnsIpSource::opendns().server_v4(server.parse()?)));
+        } else {
+            let mut source = HttpIpSource::builder(spec);
+            if let Some(pem) = &ca {
+                source = source.add_root_certificates(pem.clone());
+            }
+            sources.push(Arc::new(source.build()?));
+        }
+    }
+    Ok(SourceSet::new(sources))
 }
 
 async fn status(State(app): State<App>) -> Result<Json<Value>, (StatusCode, String)> {
