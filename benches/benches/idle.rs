@@ -9,8 +9,9 @@
 //!
 //! Run: `cargo build --release -p ip-monitor-example-axum && cargo bench -p ip-monitor-benches --bench idle`
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use std::net::Ipv4Addr;
@@ -21,13 +22,27 @@ use hickory_proto::rr::{RData, Record};
 use ip_monitor_testkit::dns::{DnsServer, Reply};
 use ip_monitor_testkit::{Behavior, HttpServer};
 
-fn proc_cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after = &stat[stat.rfind(')').unwrap() + 2..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line (11 and 12 after the name).
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    ticks as f64 / 100.0
+/// The example, run by `scripts/cpu_time.py`, which reports its CPU time to the
+/// microsecond when it is stopped (`/proc/PID/stat` counts in 10 ms ticks, too coarse for an
+/// idle process).
+struct Running {
+    wrapper: Child,
+    /// The example's own pid.
+    pid: u32,
+    out: BufReader<ChildStdout>,
+}
+
+impl Running {
+    /// Stop the example: the CPU seconds it used in all, user and system.
+    fn stop(mut self) -> f64 {
+        drop(self.wrapper.stdin.take());
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        let _ = self.wrapper.wait();
+        line.trim()
+            .parse()
+            .expect("cpu_time.py reports CPU seconds")
+    }
 }
 
 fn proc_rss_kib(pid: u32) -> u64 {
@@ -40,7 +55,7 @@ fn proc_rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-fn start(bin: &PathBuf, dir: &std::path::Path, monitor: bool, sources: &str) -> Child {
+fn start(bin: &PathBuf, dir: &std::path::Path, monitor: bool, sources: &str) -> Running {
     let ca = ip_monitor_testkit::fixture("ca.pem");
     // The application's staff table, so the monitor's first check records and notifies.
     ip_monitor_testkit::sql::exec(
@@ -54,7 +69,10 @@ fn start(bin: &PathBuf, dir: &std::path::Path, monitor: bool, sources: &str) -> 
         .local_addr()
         .unwrap()
         .port();
-    Command::new(bin)
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cpu_time.py");
+    let mut wrapper = Command::new("python3")
+        .arg(script)
+        .arg(bin)
         .current_dir(dir)
         .env(
             "APP_DATABASE_URL",
@@ -66,10 +84,18 @@ fn start(bin: &PathBuf, dir: &std::path::Path, monitor: bool, sources: &str) -> 
         .env("APP_IP_MONITOR", if monitor { "on" } else { "off" })
         .env("IP_MONITOR_OUTBOX", dir.join("outbox"))
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
         .spawn()
-        .expect("build the example first: cargo build --release -p ip-monitor-example-axum")
+        .expect("python3 runs scripts/cpu_time.py");
+    let mut out = BufReader::new(wrapper.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    let pid = line
+        .trim()
+        .parse()
+        .expect("build the example first: cargo build --release -p ip-monitor-example-axum");
+    Running { wrapper, pid, out }
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -118,33 +144,38 @@ async fn main() {
         ),
         ("DNS", format!("dns://{}", dns.addr)),
     ];
-    let dirs: Vec<_> = (0..=kinds.len())
+    // Each configuration runs twice: one process idles for `secs` after start-up, the other
+    // is stopped right after start-up; the difference of their CPU times is the idle cost.
+    let sources: Vec<(&str, bool)> = kinds
+        .iter()
+        .map(|(_, s)| (s.as_str(), true))
+        .chain([(kinds[0].1.as_str(), false)])
+        .collect();
+    let dirs: Vec<_> = (0..sources.len() * 2)
         .map(|_| tempfile::tempdir().unwrap())
         .collect();
-    let mut children: Vec<Child> = kinds
-        .iter()
-        .zip(&dirs)
-        .map(|((_, sources), dir)| start(&bin, dir.path(), true, sources))
-        .collect();
-    children.push(start(&bin, dirs[kinds.len()].path(), false, &kinds[0].1));
+    let mut long: Vec<Running> = Vec::new();
+    let mut short: Vec<Running> = Vec::new();
+    for (i, (s, monitor)) in sources.iter().enumerate() {
+        long.push(start(&bin, dirs[2 * i].path(), *monitor, s));
+        short.push(start(&bin, dirs[2 * i + 1].path(), *monitor, s));
+    }
     // Let them start up (and each monitor run its first check and deliveries).
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let sample = |children: &[Child]| -> Vec<(f64, u64)> {
-        children
-            .iter()
-            .map(|c| (proc_cpu_secs(c.id()), proc_rss_kib(c.id())))
-            .collect()
-    };
-    let base = sample(&children);
+    let startup: Vec<f64> = short.into_iter().map(Running::stop).collect();
+    let rss =
+        |running: &[Running]| -> Vec<u64> { running.iter().map(|r| proc_rss_kib(r.pid)).collect() };
+    let rss_start = rss(&long);
     let asked = |dns: &DnsServer| (a.hits(), c.hits(), dns.queries.lock().unwrap().len());
     let asked_before = asked(&dns);
     tokio::time::sleep(Duration::from_secs(secs)).await;
-    let end = sample(&children);
+    let rss_end = rss(&long);
     let asked_after = asked(&dns);
-    for c in &mut children {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
+    let cpu: Vec<f64> = long
+        .into_iter()
+        .zip(&startup)
+        .map(|(r, s)| r.stop() - s)
+        .collect();
     let probes = [
         asked_after.0 - asked_before.0,
         asked_after.1 - asked_before.1,
@@ -164,19 +195,16 @@ async fn main() {
     for (i, name) in names.iter().enumerate() {
         let shown = probes.get(i).map_or("-".to_owned(), ToString::to_string);
         println!(
-            "{name:<22} {:>12.2} {:>10} KiB {:>10} KiB {shown:>8}",
-            end[i].0 - base[i].0,
-            base[i].1,
-            end[i].1
+            "{name:<22} {:>12.3} {:>10} KiB {:>10} KiB {shown:>8}",
+            cpu[i], rss_start[i], rss_end[i]
         );
     }
-    let idle = end[without].0 - base[without].0;
     for (i, (kind, _)) in kinds.iter().enumerate() {
-        let added = (end[i].0 - base[i].0) - idle;
+        let added = cpu[i] - cpu[without];
         println!(
-            "the monitor over {kind:<5} adds {added:.2} CPU s in {secs} s = {:.2} CPU s per hour, {} KiB RSS",
+            "the monitor over {kind:<5} adds {added:.3} CPU s in {secs} s = {:.2} CPU s per hour, {} KiB RSS",
             added * 3600.0 / secs as f64,
-            end[i].1 as i64 - end[without].1 as i64
+            rss_end[i] as i64 - rss_end[without] as i64
         );
     }
 }

@@ -647,6 +647,15 @@ macro_rules! backend_ops {
                     .collect()
             }
 
+            /// The status row, then the desired state, on one connection.
+            pub(crate) fn heartbeat(
+                conn: &mut Conn,
+                status: InstanceStatus,
+            ) -> Result<DesiredState, StoreError> {
+                put_instance(conn, status)?;
+                desired_state(conn)
+            }
+
             pub(crate) fn desired_state(conn: &mut Conn) -> Result<DesiredState, StoreError> {
                 let s: String = control::table
                     .find(1)

@@ -337,6 +337,9 @@ impl DieselStoreBuilder {
         let pool = r2d2::Pool::builder()
             .max_size(size)
             .min_idle(Some(1))
+            // A local file: no `SELECT 1` before each use (a failing connection reports
+            // itself with the statement's own error).
+            .test_on_check_out(false)
             .connection_timeout(self.connect_timeout)
             .connection_customizer(Box::new(SqlitePragmas))
             .build(ConnectionManager::<diesel::SqliteConnection>::new(path))
@@ -515,6 +518,12 @@ impl StateStore for DieselStore {
 
     async fn desired_state(&self) -> Result<DesiredState, StoreError> {
         dispatch!(self.pool, desired_state())
+    }
+
+    /// Both in one trip to the blocking pool and one pooled connection.
+    async fn heartbeat(&self, status: &InstanceStatus) -> Result<DesiredState, StoreError> {
+        let status = status.clone();
+        dispatch!(self.pool, heartbeat(status))
     }
 
     async fn set_desired_state(&self, state: DesiredState) -> Result<(), StoreError> {

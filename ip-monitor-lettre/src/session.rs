@@ -479,18 +479,16 @@ pub(crate) enum Step {
 /// line, a line ending added when missing, then the terminating `.` line.
 pub(crate) fn dot_stuff(message: &[u8], out: &mut Vec<u8>) {
     out.reserve(message.len() + message.len() / 64 + 5);
-    let mut rest = message;
-    if rest.first() == Some(&b'.') {
+    if message.first() == Some(&b'.') {
         out.push(b'.');
     }
-    while let Some(i) = rest.iter().position(|&b| b == b'\n') {
-        out.extend_from_slice(&rest[..=i]);
-        rest = &rest[i + 1..];
-        if rest.first() == Some(&b'.') {
-            out.push(b'.');
-        }
+    let mut start = 0;
+    for i in memchr::memmem::find_iter(message, b"\n.") {
+        out.extend_from_slice(&message[start..=i]);
+        out.push(b'.');
+        start = i + 1;
     }
-    out.extend_from_slice(rest);
+    out.extend_from_slice(&message[start..]);
     if !message.is_empty() && !message.ends_with(b"\r\n") {
         if message.ends_with(b"\r") {
             out.push(b'\n');

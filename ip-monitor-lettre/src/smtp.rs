@@ -1,4 +1,4 @@
-//! [`SmtpNotifier`]: delivery through an SMTP server with lettre's pooled tokio transport.
+//! [`SmtpNotifier`]: delivery through an SMTP server over a pool of sessions.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -81,8 +81,8 @@ impl fmt::Debug for Password {
 type EncodedImage = (Arc<[u8]>, Body);
 
 /// Delivers notices through an SMTP server: one message per recipient, over a pool of
-/// connections, with failures classified per recipient (4xx, network and timeouts are
-/// transient; 5xx is permanent).
+/// sessions, with failures classified per recipient (a refusal of the recipient's mailbox is
+/// permanent; the relay's own refusals, 4xx, network trouble and timeouts are transient).
 ///
 /// ```
 /// use ip_monitor_lettre::{MessageTemplate, Password, SmtpNotifier, Tls};

@@ -581,6 +581,14 @@ pub trait StateStore: Send + Sync + Debug {
 
     /// Set the desired state.
     async fn set_desired_state(&self, state: DesiredState) -> Result<(), StoreError>;
+
+    /// Write an instance's status row, then read the desired state: what a running monitor
+    /// does every heartbeat. The default makes the two calls; a store that can do both in
+    /// one round trip should (an idle monitor's cost is mostly these round trips).
+    async fn heartbeat(&self, status: &InstanceStatus) -> Result<DesiredState, StoreError> {
+        self.put_instance(status).await?;
+        self.desired_state().await
+    }
 }
 
 macro_rules! forward_state_store {
@@ -667,6 +675,9 @@ macro_rules! forward_state_store {
             }
             async fn desired_state(&self) -> Result<DesiredState, StoreError> {
                 (**self).desired_state().await
+            }
+            async fn heartbeat(&self, status: &InstanceStatus) -> Result<DesiredState, StoreError> {
+                (**self).heartbeat(status).await
             }
             async fn set_desired_state(&self, state: DesiredState) -> Result<(), StoreError> {
                 (**self).set_desired_state(state).await

@@ -146,12 +146,12 @@ impl Runner {
 
     async fn tick(&mut self) {
         let now = Instant::now();
+        if now >= self.next_heartbeat {
+            self.heartbeat().await;
+        }
         if now >= self.next_control {
             self.next_control = now + self.shared.config.control_poll;
             self.read_control().await;
-        }
-        if now >= self.next_heartbeat {
-            self.heartbeat().await;
         }
         if self.active() {
             if Instant::now() >= self.next_full {
@@ -209,10 +209,13 @@ impl Runner {
     }
 
     async fn read_control(&mut self) {
-        let desired = match self.shared.store.desired_state().await {
-            Ok(d) => d,
-            Err(e) => return self.store_error("reading the desired state", &e),
-        };
+        match self.shared.store.desired_state().await {
+            Ok(desired) => self.follow_desired(desired),
+            Err(e) => self.store_error("reading the desired state", &e),
+        }
+    }
+
+    fn follow_desired(&mut self, desired: DesiredState) {
         if desired == self.desired {
             return;
         }
@@ -235,14 +238,20 @@ impl Runner {
         self.publish();
     }
 
-    /// Write the status row (the keeper renews the lease on its own task).
+    /// Write the status row and read the desired state in one store call, which counts as
+    /// the control poll too (the keeper renews the lease on its own task).
     async fn heartbeat(&mut self) {
-        self.next_heartbeat = Instant::now() + self.shared.config.heartbeat;
+        let now = Instant::now();
+        self.next_heartbeat = now + self.shared.config.heartbeat;
         self.follow_lease();
         self.status.heartbeat_at = self.shared.clock.now();
         self.publish();
-        if let Err(e) = self.shared.store.put_instance(&self.status).await {
-            self.store_error("writing the status row", &e);
+        match self.shared.store.heartbeat(&self.status).await {
+            Ok(desired) => {
+                self.next_control = now + self.shared.config.control_poll;
+                self.follow_desired(desired);
+            }
+            Err(e) => self.store_error("writing the status row", &e),
         }
     }
 
