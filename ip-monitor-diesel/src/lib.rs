@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod connection;
 mod error;
 mod model;
 mod now;

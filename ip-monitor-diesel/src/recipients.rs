@@ -2,11 +2,11 @@
 
 use async_trait::async_trait;
 use diesel::prelude::*;
-use diesel::sql_types::{Binary, Nullable};
+use diesel::sql_types::Nullable;
 use ip_monitor_core::{InvalidRecipient, RecipientList, Recipients, RecipientsError, StoreError};
 
 use crate::error::Error;
-use crate::store::{DieselStore, Pool, blocking};
+use crate::store::DieselStore;
 
 /// The default query: the application's staff that are neither deleted nor locked.
 pub const DEFAULT_QUERY: &str =
@@ -36,11 +36,12 @@ pub struct DieselRecipients {
     query: String,
 }
 
+#[cfg(feature = "sqlite")]
 #[derive(QueryableByName)]
 struct Row {
-    #[diesel(sql_type = Nullable<Binary>)]
+    #[diesel(sql_type = Nullable<diesel::sql_types::Binary>)]
     email: Option<Vec<u8>>,
-    #[diesel(sql_type = Nullable<Binary>)]
+    #[diesel(sql_type = Nullable<diesel::sql_types::Binary>)]
     name: Option<Vec<u8>>,
 }
 
@@ -133,35 +134,31 @@ impl Recipients for DieselRecipients {
             ));
         }
         // The query runs read-only: whatever it says, it cannot change the database.
-        let rows = match self.store.pool.clone() {
-            #[cfg(feature = "sqlite")]
-            Pool::Sqlite(pool) => {
-                blocking(move || {
+        let rows = self
+            .store
+            .run(move |conn| {
+                #[cfg(feature = "sqlite")]
+                if let Some(conn) = conn.sqlite() {
                     use diesel::connection::SimpleConnection;
-                    let mut conn = pool.get().map_err(StoreError::unavailable)?;
                     conn.batch_execute("PRAGMA query_only = ON")
                         .map_err(StoreError::backend)?;
-                    let rows = diesel::sql_query(query).load::<Row>(&mut conn);
+                    let rows = diesel::sql_query(&query).load::<Row>(conn);
                     conn.batch_execute("PRAGMA query_only = OFF")
                         .map_err(StoreError::backend)?;
                     let rows = rows.map_err(StoreError::backend)?;
-                    Ok(rows
+                    return Ok(rows
                         .into_iter()
                         .map(|r| (r.email, r.name))
-                        .collect::<Vec<_>>())
-                })
-                .await
-            }
-            #[cfg(feature = "postgres")]
-            Pool::Pg(pool) => {
-                blocking(move || {
-                    let mut conn = pool.get().map_err(StoreError::unavailable)?;
+                        .collect::<Vec<_>>());
+                }
+                #[cfg(feature = "postgres")]
+                if let Some(conn) = conn.pg() {
                     let rows: Vec<TextRow> = conn
                         .build_transaction()
                         .read_only()
-                        .run(|conn| diesel::sql_query(query).load(conn))
+                        .run(|conn| diesel::sql_query(&query).load(conn))
                         .map_err(StoreError::backend)?;
-                    Ok(rows
+                    return Ok(rows
                         .into_iter()
                         .map(|r| {
                             (
@@ -169,12 +166,12 @@ impl Recipients for DieselRecipients {
                                 r.name.map(String::into_bytes),
                             )
                         })
-                        .collect::<Vec<_>>())
-                })
-                .await
-            }
-        }
-        .map_err(RecipientsError::new)?;
+                        .collect::<Vec<_>>());
+                }
+                Err(StoreError::backend("no backend for this connection"))
+            })
+            .await
+            .map_err(RecipientsError::new)?;
         Ok(to_list(rows))
     }
 }

@@ -4,14 +4,16 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
-use diesel::r2d2::{self, ConnectionManager};
+use diesel::r2d2;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use ip_monitor_core::{
     Change, CurrentAddress, Delivery, DeliveryCounts, DeliveryResult, DesiredState, Family, Holder,
     InstanceStatus, Lease, NewChange, Recipient, Recorded, StateStore, StoreError,
 };
 
+use crate::connection::{AnyConnection, Manager, Target};
 use crate::error::Error;
+use crate::ops;
 
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
 compile_error!("enable the `sqlite` feature, the `postgres` feature, or both");
@@ -25,40 +27,8 @@ const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres
 #[cfg(feature = "postgres")]
 const MIGRATION_LOCK: i64 = 0x0069_706d_6f6e;
 
-/// How long SQLite waits for another process's write lock before giving up.
-const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
-
-#[derive(Clone)]
-pub(crate) enum Pool {
-    #[cfg(feature = "sqlite")]
-    Sqlite(r2d2::Pool<ConnectionManager<diesel::SqliteConnection>>),
-    #[cfg(feature = "postgres")]
-    Pg(r2d2::Pool<ConnectionManager<diesel::PgConnection>>),
-}
-
-/// Run `$func(conn, args…)` of the pool's backend on tokio's blocking pool.
-macro_rules! dispatch {
-    ($pool:expr, $func:ident ( $($arg:expr),* )) => {{
-        match $pool.clone() {
-            #[cfg(feature = "sqlite")]
-            $crate::store::Pool::Sqlite(pool) => {
-                $crate::store::blocking(move || {
-                    let mut conn = pool.get().map_err(ip_monitor_core::StoreError::unavailable)?;
-                    $crate::ops::sqlite::$func(&mut conn $(, $arg)*)
-                })
-                .await
-            }
-            #[cfg(feature = "postgres")]
-            $crate::store::Pool::Pg(pool) => {
-                $crate::store::blocking(move || {
-                    let mut conn = pool.get().map_err(ip_monitor_core::StoreError::unavailable)?;
-                    $crate::ops::pg::$func(&mut conn $(, $arg)*)
-                })
-                .await
-            }
-        }
-    }};
-}
+/// The store's connections: one pool, whichever backend the URL chose.
+pub(crate) type Pool = r2d2::Pool<Manager>;
 
 pub(crate) async fn blocking<T, F>(f: F) -> Result<T, StoreError>
 where
@@ -175,12 +145,25 @@ impl DieselStore {
 
     /// Which backend this is: `"sqlite"` or `"postgres"`.
     pub fn backend(&self) -> &'static str {
-        match self.pool {
-            #[cfg(feature = "sqlite")]
-            Pool::Sqlite(_) => "sqlite",
-            #[cfg(feature = "postgres")]
-            Pool::Pg(_) => "postgres",
+        if sqlite_path(self.url.trim()).is_some() {
+            "sqlite"
+        } else {
+            "postgres"
         }
+    }
+
+    /// Run `f` with a pooled connection on tokio's blocking pool.
+    pub(crate) async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        blocking(move || {
+            let mut conn = pool.get().map_err(StoreError::unavailable)?;
+            f(&mut conn)
+        })
+        .await
     }
 }
 
@@ -188,42 +171,6 @@ impl DieselStore {
 pub(crate) fn sqlite_path(url: &str) -> Option<&str> {
     url.strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
-}
-
-/// A PostgreSQL session whose client froze inside a transaction (SIGSTOP, a paused VM) is
-/// ended by the server after this long, so its row locks cannot block a lease takeover.
-#[cfg(feature = "postgres")]
-const PG_IDLE_IN_TRANSACTION_TIMEOUT: &str = "5s";
-
-#[cfg(feature = "postgres")]
-#[derive(Debug)]
-struct PgSession;
-
-#[cfg(feature = "postgres")]
-impl r2d2::CustomizeConnection<diesel::PgConnection, r2d2::Error> for PgSession {
-    fn on_acquire(&self, conn: &mut diesel::PgConnection) -> Result<(), r2d2::Error> {
-        use diesel::connection::SimpleConnection;
-        conn.batch_execute(&format!(
-            "SET idle_in_transaction_session_timeout = '{PG_IDLE_IN_TRANSACTION_TIMEOUT}'"
-        ))
-        .map_err(r2d2::Error::QueryError)
-    }
-}
-
-#[cfg(feature = "sqlite")]
-#[derive(Debug)]
-struct SqlitePragmas;
-
-#[cfg(feature = "sqlite")]
-impl r2d2::CustomizeConnection<diesel::SqliteConnection, r2d2::Error> for SqlitePragmas {
-    fn on_acquire(&self, conn: &mut diesel::SqliteConnection) -> Result<(), r2d2::Error> {
-        use diesel::connection::SimpleConnection;
-        conn.batch_execute(&format!(
-            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
-             PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
-        ))
-        .map_err(r2d2::Error::QueryError)
-    }
 }
 
 /// Create a missing SQLite file readable by its owner only (SQLite gives its `-wal` and
@@ -341,13 +288,15 @@ impl DieselStoreBuilder {
             // itself with the statement's own error).
             .test_on_check_out(false)
             .connection_timeout(self.connect_timeout)
-            .connection_customizer(Box::new(SqlitePragmas))
-            .build(ConnectionManager::<diesel::SqliteConnection>::new(path))
+            .build(Manager {
+                target: Target::Sqlite(path.to_owned()),
+            })
             .map_err(|e| connect_err(Box::new(e)))?;
-        let mut conn = pool.get().map_err(|e| connect_err(Box::new(e)))?;
+        let mut pooled = pool.get().map_err(|e| connect_err(Box::new(e)))?;
         if !self.migrate {
-            return Ok(Pool::Sqlite(pool));
+            return Ok(pool);
         }
+        let conn = pooled.sqlite().expect("an SQLite pool");
         // Two processes migrating a fresh file at once: the loser's migration fails on
         // "table exists"; it then finds nothing pending and carries on.
         let mut attempt = 0;
@@ -370,7 +319,7 @@ impl DieselStoreBuilder {
                 }
             }
         }
-        Ok(Pool::Sqlite(pool))
+        Ok(pool)
     }
 
     #[cfg(feature = "postgres")]
@@ -384,13 +333,15 @@ impl DieselStoreBuilder {
             .max_size(self.pool_size)
             .min_idle(Some(1))
             .connection_timeout(self.connect_timeout)
-            .connection_customizer(Box::new(PgSession))
-            .build(ConnectionManager::<diesel::PgConnection>::new(url))
+            .build(Manager {
+                target: Target::Pg(url.to_owned()),
+            })
             .map_err(|e| connect_err(Box::new(e)))?;
-        let mut conn = pool.get().map_err(|e| connect_err(Box::new(e)))?;
+        let mut pooled = pool.get().map_err(|e| connect_err(Box::new(e)))?;
         if !self.migrate {
-            return Ok(Pool::Pg(pool));
+            return Ok(pool);
         }
+        let conn = pooled.pg().expect("a PostgreSQL pool");
         let lock = |conn: &mut diesel::PgConnection, sql: &str| {
             diesel::sql_query(sql)
                 .bind::<diesel::sql_types::BigInt, _>(MIGRATION_LOCK)
@@ -399,18 +350,18 @@ impl DieselStoreBuilder {
                     source: Box::new(e),
                 })
         };
-        lock(&mut conn, "SELECT pg_advisory_lock($1)")?;
+        lock(conn, "SELECT pg_advisory_lock($1)")?;
         let result = conn.run_pending_migrations(PG_MIGRATIONS).map(|_| ());
-        lock(&mut conn, "SELECT pg_advisory_unlock($1)")?;
+        lock(conn, "SELECT pg_advisory_unlock($1)")?;
         result.map_err(|source| Error::Migration { source })?;
-        Ok(Pool::Pg(pool))
+        Ok(pool)
     }
 }
 
 #[async_trait]
 impl StateStore for DieselStore {
     async fn current(&self, family: Family) -> Result<Option<CurrentAddress>, StoreError> {
-        dispatch!(self.pool, current(family))
+        self.run(move |c| ops::current(c, family)).await
     }
 
     async fn record_change(
@@ -421,11 +372,12 @@ impl StateStore for DieselStore {
         recipients: &[Recipient],
     ) -> Result<Change, StoreError> {
         let (lease, recipients) = (lease.clone(), recipients.to_vec());
-        dispatch!(self.pool, record_change(lease, now, change, recipients))
+        self.run(move |c| ops::record_change(c, lease, now, change, recipients))
+            .await
     }
 
     async fn history(&self, limit: usize) -> Result<Vec<Change>, StoreError> {
-        dispatch!(self.pool, history(limit))
+        self.run(move |c| ops::history(c, limit)).await
     }
 
     async fn claim_deliveries(
@@ -435,7 +387,7 @@ impl StateStore for DieselStore {
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
         let lease = lease.clone();
-        dispatch!(self.pool, claim(lease, now, limit))
+        self.run(move |c| ops::claim(c, lease, now, limit)).await
     }
 
     async fn finish_deliveries(
@@ -445,7 +397,8 @@ impl StateStore for DieselStore {
         results: &[DeliveryResult],
     ) -> Result<Vec<Recorded>, StoreError> {
         let (lease, results) = (lease.clone(), results.to_vec());
-        dispatch!(self.pool, finish_deliveries(lease, now, results))
+        self.run(move |c| ops::finish_deliveries(c, lease, now, results))
+            .await
     }
 
     async fn finish_and_claim(
@@ -456,37 +409,26 @@ impl StateStore for DieselStore {
         limit: usize,
     ) -> Result<(Vec<Recorded>, Vec<Delivery>), StoreError> {
         let (lease, results) = (lease.clone(), results.to_vec());
-        #[cfg(feature = "postgres")]
-        if let Pool::Pg(pool) = &self.pool
-            && crate::pg_batch::applies(&lease, &results)
-        {
-            let pool = pool.clone();
-            return blocking(move || {
-                let mut conn = pool.get().map_err(StoreError::unavailable)?;
-                crate::pg_batch::finish_and_claim(&mut conn, &lease, now, &results, limit)
-                    .map_err(|e| e.0)
-            })
-            .await;
-        }
-        dispatch!(self.pool, finish_and_claim(lease, now, results, limit))
+        self.run(move |c| ops::finish_and_claim(c, lease, now, results, limit))
+            .await
     }
 
     async fn retry_failed(&self, lease: &Lease, now: SystemTime) -> Result<u64, StoreError> {
         let lease = lease.clone();
-        dispatch!(self.pool, retry_failed(lease, now))
+        self.run(move |c| ops::retry_failed(c, lease, now)).await
     }
 
     async fn next_delivery_at(&self, lease: &Lease) -> Result<Option<SystemTime>, StoreError> {
         let lease = lease.clone();
-        dispatch!(self.pool, next_delivery_at(lease))
+        self.run(move |c| ops::next_delivery_at(c, lease)).await
     }
 
     async fn deliveries(&self, change_id: i64) -> Result<Vec<Delivery>, StoreError> {
-        dispatch!(self.pool, deliveries_of(change_id))
+        self.run(move |c| ops::deliveries_of(c, change_id)).await
     }
 
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
-        dispatch!(self.pool, counts())
+        self.run(ops::counts).await
     }
 
     async fn acquire_lease(
@@ -495,39 +437,39 @@ impl StateStore for DieselStore {
         ttl: Duration,
     ) -> Result<Option<Lease>, StoreError> {
         let holder = holder.clone();
-        dispatch!(self.pool, acquire_lease(holder, ttl))
+        self.run(move |c| ops::acquire_lease(c, holder, ttl)).await
     }
 
     async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
         let lease = lease.clone();
-        dispatch!(self.pool, release_lease(lease))
+        self.run(move |c| ops::release_lease(c, lease)).await
     }
 
     async fn lease(&self) -> Result<Option<Lease>, StoreError> {
-        dispatch!(self.pool, lease())
+        self.run(ops::lease).await
     }
 
     async fn put_instance(&self, status: &InstanceStatus) -> Result<(), StoreError> {
         let status = status.clone();
-        dispatch!(self.pool, put_instance(status))
+        self.run(move |c| ops::put_instance(c, status)).await
     }
 
     async fn instances(&self) -> Result<Vec<InstanceStatus>, StoreError> {
-        dispatch!(self.pool, instances())
+        self.run(ops::instances).await
     }
 
     async fn desired_state(&self) -> Result<DesiredState, StoreError> {
-        dispatch!(self.pool, desired_state())
+        self.run(ops::desired_state).await
     }
 
     /// Both in one trip to the blocking pool and one pooled connection.
     async fn heartbeat(&self, status: &InstanceStatus) -> Result<DesiredState, StoreError> {
         let status = status.clone();
-        dispatch!(self.pool, heartbeat(status))
+        self.run(move |c| ops::heartbeat(c, status)).await
     }
 
     async fn set_desired_state(&self, state: DesiredState) -> Result<(), StoreError> {
-        dispatch!(self.pool, set_desired_state(state))
+        self.run(move |c| ops::set_desired_state(c, state)).await
     }
 }
 

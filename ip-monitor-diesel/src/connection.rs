@@ -1,0 +1,142 @@
+//! One connection type for every backend compiled in, so the store's statements are plain
+//! functions written once: diesel's `MultiConnection` runs each on whichever backend the URL
+//! chose. The few places where the backends differ match on the variant.
+
+use diesel::Connection;
+use diesel::query_builder::{AstPass, QueryFragment};
+use diesel::r2d2;
+
+use crate::now::DbNowMs;
+
+/// A connection to the store's database.
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+#[derive(diesel::MultiConnection)]
+pub(crate) enum AnyConnection {
+    Sqlite(diesel::SqliteConnection),
+    Pg(diesel::PgConnection),
+}
+
+/// A connection to the store's database.
+#[cfg(all(feature = "sqlite", not(feature = "postgres")))]
+#[derive(diesel::MultiConnection)]
+pub(crate) enum AnyConnection {
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// A connection to the store's database.
+#[cfg(all(feature = "postgres", not(feature = "sqlite")))]
+#[derive(diesel::MultiConnection)]
+pub(crate) enum AnyConnection {
+    Pg(diesel::PgConnection),
+}
+
+impl AnyConnection {
+    /// The SQLite connection, if this is one.
+    #[cfg(feature = "sqlite")]
+    pub(crate) fn sqlite(&mut self) -> Option<&mut diesel::SqliteConnection> {
+        match self {
+            AnyConnection::Sqlite(c) => Some(c),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+
+    /// The PostgreSQL connection, if this is one.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn pg(&mut self) -> Option<&mut diesel::PgConnection> {
+        match self {
+            AnyConnection::Pg(c) => Some(c),
+            #[allow(unreachable_patterns)]
+            _ => None,
+        }
+    }
+}
+
+impl QueryFragment<MultiBackend> for DbNowMs {
+    fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, MultiBackend>) -> diesel::QueryResult<()> {
+        MultiBackend::walk_variant_ast(self, pass)
+    }
+}
+
+/// Run `$body` with `$conn` bound to the backend's own connection, for the statements
+/// `MultiConnection` cannot run (multi-row inserts). The body is compiled once per backend.
+macro_rules! on_backend {
+    ($any:expr, |$conn:ident| $body:expr) => {
+        match $any {
+            #[cfg(feature = "sqlite")]
+            $crate::connection::AnyConnection::Sqlite($conn) => $body,
+            #[cfg(feature = "postgres")]
+            $crate::connection::AnyConnection::Pg($conn) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
+/// Where the pool connects: the backend is chosen from the URL once, never guessed per
+/// connection (a PostgreSQL URL must never become an SQLite file name).
+#[derive(Debug, Clone)]
+pub(crate) enum Target {
+    /// An SQLite file path, or `:memory:`.
+    #[cfg(feature = "sqlite")]
+    Sqlite(String),
+    /// A PostgreSQL URL.
+    #[cfg(feature = "postgres")]
+    Pg(String),
+}
+
+/// Opens the pool's connections and sets each session up.
+#[derive(Debug)]
+pub(crate) struct Manager {
+    pub(crate) target: Target,
+}
+
+/// How long SQLite waits for another process's write lock before giving up.
+#[cfg(feature = "sqlite")]
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
+
+/// A PostgreSQL session whose client froze inside a transaction (SIGSTOP, a paused VM) is
+/// ended by the server after this long, so its row locks cannot block a lease takeover.
+#[cfg(feature = "postgres")]
+const PG_IDLE_IN_TRANSACTION_TIMEOUT: &str = "5s";
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        use diesel::connection::SimpleConnection;
+        match &self.target {
+            #[cfg(feature = "sqlite")]
+            Target::Sqlite(path) => {
+                let mut conn = diesel::SqliteConnection::establish(path)
+                    .map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+            #[cfg(feature = "postgres")]
+            Target::Pg(url) => {
+                let mut conn =
+                    diesel::PgConnection::establish(url).map_err(r2d2::Error::ConnectionError)?;
+                conn.batch_execute(&format!(
+                    "SET idle_in_transaction_session_timeout = '{PG_IDLE_IN_TRANSACTION_TIMEOUT}'"
+                ))
+                .map_err(r2d2::Error::QueryError)?;
+                Ok(AnyConnection::Pg(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        use diesel::r2d2::R2D2Connection;
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        conn.is_broken()
+    }
+}
