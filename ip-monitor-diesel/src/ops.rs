@@ -63,6 +63,10 @@ pub(crate) type DbResult<T> = Result<T, DbError>;
 
 type Conn = AnyConnection;
 
+// Lookups by key read with `get_result`, not `first`: `first` binds `LIMIT 1` as a
+// parameter, and SQLite (3.47 and later) reads a bound LIMIT when it plans, so it prepares
+// such a statement again every time it runs, cached or not.
+
 /// Rows per multi-row insert: well under both backends' bind-parameter limits.
 const INSERT_CHUNK: usize = 1000;
 
@@ -169,7 +173,7 @@ pub(crate) fn current(
     let row = current::table
         .find(family.as_str())
         .select(CurrentRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
         .map_err(db_error)?;
     row.map(CurrentRow::into_current).transpose()
@@ -541,20 +545,20 @@ pub(crate) fn next_delivery_at(
     conn: &mut Conn,
     lease: Lease,
 ) -> Result<Option<SystemTime>, StoreError> {
-    let orphan = deliveries::table
-        .filter(deliveries::state.eq(DeliveryState::InFlight.as_str()))
-        .filter(deliveries::fence.ne(lease.fence as i64))
-        .select(deliveries::id)
-        .first::<i64>(conn)
-        .optional()
-        .map_err(db_error)?;
-    if orphan.is_some() {
+    let orphan: bool = diesel::select(diesel::dsl::exists(
+        deliveries::table
+            .filter(deliveries::state.eq(DeliveryState::InFlight.as_str()))
+            .filter(deliveries::fence.ne(lease.fence as i64)),
+    ))
+    .get_result(conn)
+    .map_err(db_error)?;
+    if orphan {
         return Ok(Some(SystemTime::UNIX_EPOCH));
     }
     let next: Option<i64> = deliveries::table
         .filter(deliveries::state.eq(DeliveryState::Pending.as_str()))
         .select(diesel::dsl::min(deliveries::next_attempt_at_ms))
-        .first(conn)
+        .get_result(conn)
         .map_err(db_error)?;
     Ok(next.map(from_ms))
 }
@@ -595,7 +599,7 @@ fn control_row(conn: &mut Conn) -> QueryResult<ControlRow> {
     control::table
         .find(1)
         .select(ControlRow::as_select())
-        .first(conn)
+        .get_result(conn)
 }
 
 pub(crate) fn acquire_lease(
@@ -717,7 +721,7 @@ pub(crate) fn desired_state(conn: &mut Conn) -> Result<DesiredState, StoreError>
     let s: String = control::table
         .find(1)
         .select(control::desired_state)
-        .first(conn)
+        .get_result(conn)
         .map_err(db_error)?;
     s.parse()
 }

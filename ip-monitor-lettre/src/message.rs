@@ -142,16 +142,33 @@ impl MessageTemplate {
     /// The HTML part. `image_src` is where the QR code comes from: `cid:…` in the email, a
     /// `data:` URI in a preview.
     pub fn render_html(&self, notice: &Notice, recipient: &Recipient, image_src: &str) -> String {
-        let e = escape;
+        let (head, tail) = self.html_around_greeting(notice, image_src);
+        format!("{head}{}{tail}", self.html_greeting(notice, recipient))
+    }
+
+    /// The HTML part's one line that depends on the recipient: the greeting (after the test
+    /// marker, in a test notice).
+    fn html_greeting(&self, notice: &Notice, recipient: &Recipient) -> String {
         let test = if notice.test {
             format!(
                 r#"<p style="margin:0 0 12px 0;font-weight:600;color:#b44d12;">{} This is a test message.</p>"#,
-                e(&self.text.test_marker)
+                escape(&self.text.test_marker)
             )
         } else {
             String::new()
         };
         format!(
+            r#"{test}<p style="margin:0 0 12px 0;">{}</p>
+"#,
+            escape(&self.greeting(recipient))
+        )
+    }
+
+    /// The HTML part's lines before and after the greeting's line: the same for every
+    /// recipient of a notice.
+    fn html_around_greeting(&self, notice: &Notice, image_src: &str) -> (String, String) {
+        let e = escape;
+        let head = format!(
             r##"<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -165,8 +182,11 @@ impl MessageTemplate {
 <tr><td align="center" style="padding:24px 12px;">
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="max-width:480px;background:#ffffff;border-radius:8px;font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1f2933;">
 <tr><td style="padding:28px 28px 4px 28px;font-size:16px;line-height:24px;">
-{test}<p style="margin:0 0 12px 0;">{greeting}</p>
-<p style="margin:0 0 20px 0;">{intro}</p>
+"##,
+            subject = e(&self.subject(notice)),
+        );
+        let tail = format!(
+            r##"<p style="margin:0 0 20px 0;">{intro}</p>
 </td></tr>
 <tr><td align="center" style="padding:0 28px 24px 28px;">
 <table role="presentation" cellpadding="0" cellspacing="0" border="0"><tr><td align="center" bgcolor="#1a73e8" style="border-radius:6px;">
@@ -184,8 +204,6 @@ impl MessageTemplate {
 </body>
 </html>
 "##,
-            subject = e(&self.subject(notice)),
-            greeting = e(&self.greeting(recipient)),
             intro = e(&self.text.intro),
             url = e(&notice.url),
             button = e(&self.text.button),
@@ -193,29 +211,37 @@ impl MessageTemplate {
             image_src = e(image_src),
             qr_alt = e(&format!("QR code: {}", self.text.button)),
             footer = e(&self.text.footer),
-        )
+        );
+        (head, tail)
+    }
+
+    /// What a notice's messages share, encoded once for all its recipients: the QR code's
+    /// part (base64) and the HTML around the greeting (quoted-printable, which is line by
+    /// line, so the greeting's line is encoded per recipient and put between).
+    pub(crate) fn shared_parts(&self, notice: &Notice) -> Result<SharedParts, Error> {
+        let png = notice.qr_png.as_ref().ok_or(Error::NoQrCode)?;
+        let cid = Self::content_id(notice);
+        let (head, tail) = self.html_around_greeting(notice, &format!("cid:{cid}"));
+        Ok(SharedParts {
+            image: Body::new_with_encoding(png.to_vec(), ContentTransferEncoding::Base64)
+                .expect("base64 carries any bytes"),
+            html_head: quoted_printable(head),
+            html_tail: quoted_printable(tail),
+        })
     }
 
     /// The whole message for one recipient: multipart/alternative of the plain text and a
     /// multipart/related HTML part with the QR code as an inline `image/png`.
     pub fn build(&self, notice: &Notice, recipient: &Recipient) -> Result<Message, Error> {
-        let png = notice.qr_png.as_ref().ok_or(Error::NoQrCode)?;
-        self.build_with_image(notice, recipient, Self::image(png))
+        self.build_with(notice, recipient, &self.shared_parts(notice)?)
     }
 
-    /// The QR code's PNG, encoded for the message (base64): the same for every recipient
-    /// of a notice, so a sender encodes it once per notice.
-    pub(crate) fn image(png: &[u8]) -> Body {
-        Body::new_with_encoding(png.to_vec(), ContentTransferEncoding::Base64)
-            .expect("base64 carries any bytes")
-    }
-
-    /// [`build`](Self::build) with the QR code's part already encoded.
-    pub(crate) fn build_with_image(
+    /// [`build`](Self::build) with the parts the notice's messages share already encoded.
+    pub(crate) fn build_with(
         &self,
         notice: &Notice,
         recipient: &Recipient,
-        image: Body,
+        shared: &SharedParts,
     ) -> Result<Message, Error> {
         let to = Mailbox::new(
             recipient.name().map(str::to_owned),
@@ -225,9 +251,23 @@ impl MessageTemplate {
             })?,
         );
         let cid = Self::content_id(notice);
-        let image = Attachment::new_inline(cid.clone())
-            .body(image, ContentType::parse("image/png").expect("valid"));
-        let html = SinglePart::html(self.render_html(notice, recipient, &format!("cid:{cid}")));
+        let image = Attachment::new_inline(cid).body(
+            shared.image.clone(),
+            ContentType::parse("image/png").expect("valid"),
+        );
+        let greeting = quoted_printable(self.html_greeting(notice, recipient));
+        let mut html =
+            Vec::with_capacity(shared.html_head.len() + greeting.len() + shared.html_tail.len());
+        html.extend_from_slice(&shared.html_head);
+        html.extend_from_slice(&greeting);
+        html.extend_from_slice(&shared.html_tail);
+        let html =
+            SinglePart::builder()
+                .header(ContentType::TEXT_HTML)
+                .body(Body::dangerous_pre_encoded(
+                    html,
+                    ContentTransferEncoding::QuotedPrintable,
+                ));
         let body = MultiPart::alternative()
             .singlepart(SinglePart::plain(self.render_text(notice, recipient)))
             .multipart(MultiPart::related().singlepart(html).singlepart(image));
@@ -270,4 +310,58 @@ pub fn escape(text: &str) -> String {
         }
     }
     out
+}
+
+/// The parts of a notice's messages that are the same for every recipient, encoded.
+#[derive(Debug, Clone)]
+pub(crate) struct SharedParts {
+    image: Body,
+    html_head: Vec<u8>,
+    html_tail: Vec<u8>,
+}
+
+/// `text` quoted-printable encoded, with CRLF line ends.
+fn quoted_printable(text: String) -> Vec<u8> {
+    Body::new_with_encoding(text, ContentTransferEncoding::QuotedPrintable)
+        .expect("quoted-printable carries any text")
+        .into_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::SystemTime;
+
+    use super::*;
+
+    /// The HTML part assembled from the notice's shared parts and the recipient's greeting
+    /// line decodes to exactly the HTML rendered whole — with a long, non-ASCII name (soft
+    /// line breaks and escapes in the greeting's line) and with the test marker.
+    #[test]
+    fn the_html_assembled_per_recipient_is_the_html_rendered_whole() {
+        let template = MessageTemplate::new("IP Monitor <noreply@example.com>").unwrap();
+        for test in [false, true] {
+            let notice = Notice::new(
+                7,
+                "81.2.69.160".parse().unwrap(),
+                "http://81.2.69.160:8008/".into(),
+                SystemTime::now(),
+                test,
+            )
+            .unwrap();
+            let name = "Zoë Ångström-Łukasiewicz <the \"long\" name> = ".repeat(4);
+            let recipient = Recipient::new("zoe@example.com", Some(name.as_str())).unwrap();
+            let raw = template.build(&notice, &recipient).unwrap().formatted();
+            let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+            let html = message.body_html(0).unwrap();
+            let cid = MessageTemplate::content_id(&notice);
+            let whole = template.render_html(&notice, &recipient, &format!("cid:{cid}"));
+            assert_eq!(html.replace("\r\n", "\n"), whole, "test notice: {test}");
+            let text = String::from_utf8_lossy(&raw);
+            assert!(
+                text.lines().all(|l| l.len() <= 998),
+                "no line over SMTP's limit"
+            );
+            assert!(text.contains("Content-Transfer-Encoding: quoted-printable"));
+        }
+    }
 }

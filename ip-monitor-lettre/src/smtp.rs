@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ip_monitor_core::{Notice, Notifier, NotifyError, Recipient, SendPermit};
-use lettre::message::Body;
 
 use crate::transport::{Pool, SendError};
 
 use crate::error::Error;
-use crate::message::MessageTemplate;
+use crate::message::{MessageTemplate, SharedParts};
 
 /// How the connection to the SMTP server is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -77,8 +76,11 @@ impl fmt::Debug for Password {
     }
 }
 
-/// A QR code's PNG and its part, encoded for the message.
-type EncodedImage = (Arc<[u8]>, Body);
+/// The notice the shared parts were encoded for: its change, kind, URL and QR code.
+type NoticeKey = (i64, bool, String, Option<Arc<[u8]>>);
+
+/// The last notice's shared parts, and which notice they are for.
+type SharedCache = Mutex<Option<(NoticeKey, Arc<SharedParts>)>>;
 
 /// Delivers notices through an SMTP server: one message per recipient, over a pool of
 /// sessions, with failures classified per recipient (a refusal of the recipient's mailbox is
@@ -100,9 +102,8 @@ type EncodedImage = (Arc<[u8]>, Body);
 pub struct SmtpNotifier {
     /// Clones share the pool.
     pool: Arc<Pool>,
-    /// The last notice's QR code and its encoded part: every recipient of a notice gets
-    /// the same image.
-    image: Arc<Mutex<Option<EncodedImage>>>,
+    /// The last notice's parts that every recipient gets the same, encoded once.
+    shared: Arc<SharedCache>,
     template: MessageTemplate,
     host: String,
     port: u16,
@@ -156,17 +157,23 @@ impl SmtpNotifier {
         &self.template
     }
 
-    /// The QR code's encoded part, from the cache when the notice is the last one's.
-    fn image_for(&self, png: &Arc<[u8]>) -> Body {
-        let mut cached = self.image.lock().unwrap_or_else(|e| e.into_inner());
-        match &*cached {
-            Some((key, body)) if Arc::ptr_eq(key, png) || **key == **png => body.clone(),
-            _ => {
-                let body = MessageTemplate::image(png);
-                *cached = Some((Arc::clone(png), body.clone()));
-                body
-            }
+    /// The notice's shared parts, from the cache when the notice is the last one's.
+    fn shared_parts(&self, notice: &Notice) -> Result<Arc<SharedParts>, Error> {
+        let key = (
+            notice.change_id,
+            notice.test,
+            notice.url.clone(),
+            notice.qr_png.clone(),
+        );
+        let mut cached = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((k, parts)) = &*cached
+            && *k == key
+        {
+            return Ok(Arc::clone(parts));
         }
+        let parts = Arc::new(self.template.shared_parts(notice)?);
+        *cached = Some((key, Arc::clone(&parts)));
+        Ok(parts)
     }
 }
 
@@ -268,7 +275,7 @@ impl SmtpNotifierBuilder {
         );
         Ok(SmtpNotifier {
             pool: Arc::new(pool),
-            image: Arc::default(),
+            shared: Arc::default(),
             template,
             host,
             port,
@@ -308,9 +315,8 @@ impl Notifier for SmtpNotifier {
         permit: &SendPermit,
     ) -> Result<(), NotifyError> {
         permit.check()?;
-        let png = notice.qr_png.as_ref().ok_or(Error::NoQrCode)?;
-        let image = self.image_for(png);
-        let message = self.template.build_with_image(notice, recipient, image)?;
+        let shared = self.shared_parts(notice)?;
+        let message = self.template.build_with(notice, recipient, &shared)?;
         self.pool
             .send(message.envelope(), &message.formatted(), permit)
             .await
