@@ -4,8 +4,8 @@ use std::fmt;
 
 use ip_monitor_core::{Notice, Recipient};
 use lettre::Message;
-use lettre::message::header::ContentTransferEncoding;
 use lettre::message::header::ContentType;
+use lettre::message::header::{ContentTransferEncoding, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 
 use crate::error::Error;
@@ -276,7 +276,16 @@ impl MessageTemplate {
             .to(to)
             .subject(self.subject(notice))
             .message_id(None)
-            .date_now();
+            .date_now()
+            // An automatic message (RFC 3834): out-of-office replies are not sent back to it.
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("Auto-Submitted"),
+                "auto-generated".to_owned(),
+            ))
+            .raw_header(HeaderValue::new(
+                HeaderName::new_from_ascii_str("X-Auto-Response-Suppress"),
+                "All".to_owned(),
+            ));
         if let Some(reply_to) = &self.reply_to {
             builder = builder.reply_to(reply_to.clone());
         }

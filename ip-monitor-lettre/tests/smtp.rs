@@ -73,6 +73,15 @@ fn check_message(raw: &[u8], to: &str, url: &str, ip: &str) -> String {
         "ops@example.com"
     );
     assert_eq!(m.subject(), Some("The server has a new address"));
+    // An automatic message: out-of-office replies must not come back (RFC 3834, Exchange).
+    let header = |name: &str| {
+        m.header_raw(name)
+            .map(str::trim)
+            .unwrap_or_else(|| panic!("no {name} header"))
+            .to_owned()
+    };
+    assert_eq!(header("Auto-Submitted"), "auto-generated");
+    assert_eq!(header("X-Auto-Response-Suppress"), "All");
     let root = m.root_part();
     assert!(
         root.content_type()

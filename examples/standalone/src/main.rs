@@ -214,16 +214,35 @@ async fn store(s: &Settings) -> Result<DieselStore, Failure> {
 }
 
 async fn recipients(s: &Settings, store: &DieselStore) -> Result<Arc<dyn Recipients>, Failure> {
+    match &s.recipients {
+        RecipientsSetting::Query {
+            sql,
+            database_url: None,
+        } => Ok(Arc::new(DieselRecipients::new(store).query(sql.clone()))),
+        _ => recipients_elsewhere(s).await,
+    }
+}
+
+/// The recipients when they do not come from the store's database: a fixed list, or a
+/// query on another database.
+async fn recipients_elsewhere(s: &Settings) -> Result<Arc<dyn Recipients>, Failure> {
     Ok(match &s.recipients {
+        RecipientsSetting::Query {
+            sql,
+            database_url: Some(url),
+        } => Arc::new(
+            DieselRecipients::connect(url)
+                .await
+                .map_err(|e| Failure::Failed(format!("recipients.database_url: {e}")))?
+                .query(sql.clone()),
+        ),
         RecipientsSetting::Static(list) => Arc::new(StaticRecipients::new(list.clone())),
-        RecipientsSetting::Query { sql, database_url } => {
-            let source = match database_url {
-                Some(url) => DieselRecipients::connect(url)
-                    .await
-                    .map_err(|e| Failure::Failed(format!("recipients.database_url: {e}")))?,
-                None => DieselRecipients::new(store),
-            };
-            Arc::new(source.query(sql.clone()))
+        RecipientsSetting::Query {
+            database_url: None, ..
+        } => {
+            return Err(Failure::Failed(
+                "the recipients query runs on the store's database".to_owned(),
+            ));
         }
     })
 }
@@ -363,8 +382,29 @@ fn overall_state<'a>(
     (state, Some(row))
 }
 
+/// The SQLite file of the store, when the store is one and its file does not exist yet.
+fn missing_store_file(s: &Settings) -> Option<&str> {
+    let url = s.store_url.trim();
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    (path != ":memory:" && !std::path::Path::new(path).exists()).then_some(path)
+}
+
+/// The store for a command that only reads it: never created by reading (a `status` in the
+/// wrong directory must not leave an empty store behind and report `never-started`).
+async fn existing_store(s: &Settings) -> Result<DieselStore, Failure> {
+    if let Some(path) = missing_store_file(s) {
+        return Err(Failure::Failed(format!(
+            "no store at {path}: nothing has run with this configuration here (start the \
+             monitor with `ip-monitor run`, or point [store] url at its store)"
+        )));
+    }
+    store(s).await
+}
+
 async fn status(s: &Settings, as_json: bool) -> Outcome {
-    let store = store(s).await?;
+    let store = existing_store(s).await?;
     let now = SystemTime::now();
     let ttl = s.monitor.effective_lease_ttl();
     let rows = store.instances().await?;
@@ -637,7 +677,7 @@ async fn test(s: &Settings, force: bool, ip: Option<IpAddr>) -> Outcome {
 }
 
 async fn history(s: &Settings, limit: usize, as_json: bool) -> Outcome {
-    let store = store(s).await?;
+    let store = existing_store(s).await?;
     let changes = store.history(limit).await?;
     if as_json {
         print_json(&Value::Array(
@@ -685,8 +725,25 @@ async fn preview(s: &Settings, out: &Path, ip: Option<IpAddr>) -> Outcome {
 }
 
 async fn recipients_cmd(s: &Settings, as_json: bool) -> Outcome {
-    let store = store(s).await?;
-    let list = recipients(s, &store).await?.active().await?;
+    let reads_store = matches!(
+        &s.recipients,
+        RecipientsSetting::Query {
+            database_url: None,
+            ..
+        }
+    );
+    let list = if !reads_store {
+        // A fixed list, or another database: the store is not needed.
+        recipients_elsewhere(s).await?.active().await?
+    } else if let Some(path) = missing_store_file(s) {
+        // Staff come from the store's database, which does not exist yet: nobody, and no
+        // empty database left behind.
+        tracing::warn!("no database at {path} yet, so no staff table");
+        RecipientList::default()
+    } else {
+        let store = store(s).await?;
+        recipients(s, &store).await?.active().await?
+    };
     if as_json {
         print_json(&json!({
             "active": list.valid.iter().map(|r| json!({"email": r.email(), "name": r.name()})).collect::<Vec<_>>(),

@@ -393,11 +393,34 @@ async fn failures_have_their_exit_codes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_configuration_file_the_defaults_apply() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .current_dir(dir.path())
-        .args(["status", "--json"])
-        .output()
-        .unwrap();
+    let bin = |args: &[&str]| {
+        Command::new(BIN)
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    // Read-only commands never create the store: `status` in the wrong directory says so.
+    for command in [&["status", "--json"][..], &["history"]] {
+        let out = bin(command);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{command:?}: {err}");
+        assert!(err.contains("no configuration file"), "{err}");
+        assert!(
+            err.contains("no store at ip-monitor.db") && err.contains("ip-monitor run"),
+            "{err}"
+        );
+        assert!(!dir.path().join("ip-monitor.db").exists(), "{command:?}");
+    }
+    let out = bin(&["recipients"]);
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no active recipients"),
+        "a warning, not an error"
+    );
+    assert!(!dir.path().join("ip-monitor.db").exists(), "recipients");
+    // A one-shot command that acts creates the default SQLite store.
+    let out = bin(&["test", "--force", "--ip", "81.2.69.160"]);
     assert!(
         out.status.success(),
         "{}",
@@ -405,18 +428,13 @@ async fn with_no_configuration_file_the_defaults_apply() {
     );
     assert!(
         dir.path().join("ip-monitor.db").is_file(),
-        "the default SQLite store"
+        "the default store"
     );
-    assert!(String::from_utf8_lossy(&out.stderr).contains("no configuration file"));
-    let out = Command::new(BIN)
-        .current_dir(dir.path())
-        .args(["recipients"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    let out = bin(&["status", "--json"]);
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("no active recipients"),
-        "a warning, not an error"
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
 }
 
