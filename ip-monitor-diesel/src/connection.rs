@@ -52,6 +52,13 @@ impl AnyConnection {
     }
 }
 
+/// A row type's columns, in its order, for `RETURNING`: `MultiConnection` takes a
+/// `RETURNING` clause as columns, not as `as_returning()`'s wrapper, which no single backend
+/// can write.
+pub(crate) fn columns<T: diesel::Selectable<MultiBackend>>() -> T::SelectExpression {
+    T::construct_selection()
+}
+
 impl QueryFragment<MultiBackend> for DbNowMs {
     fn walk_ast<'b>(&'b self, pass: AstPass<'_, 'b, MultiBackend>) -> diesel::QueryResult<()> {
         MultiBackend::walk_variant_ast(self, pass)

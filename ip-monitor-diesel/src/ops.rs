@@ -11,7 +11,7 @@ use ip_monitor_core::{
     Recorded, StoreError,
 };
 
-use crate::connection::{AnyConnection, on_backend};
+use crate::connection::{AnyConnection, columns, on_backend};
 use crate::model::*;
 use crate::schema::{
     ip_monitor_changes as changes, ip_monitor_control as control, ip_monitor_current as current,
@@ -69,64 +69,6 @@ type Conn = AnyConnection;
 
 /// Rows per multi-row insert: well under both backends' bind-parameter limits.
 const INSERT_CHUNK: usize = 1000;
-
-/// [`ChangeRow`]'s columns, in its order, for `RETURNING` (which `MultiConnection` takes
-/// as columns, not as a `Selectable`).
-const CHANGE_COLUMNS: (
-    changes::id,
-    changes::family,
-    changes::address,
-    changes::previous,
-    changes::url,
-    changes::kind,
-    changes::detected_at_ms,
-    changes::deliveries,
-) = (
-    changes::id,
-    changes::family,
-    changes::address,
-    changes::previous,
-    changes::url,
-    changes::kind,
-    changes::detected_at_ms,
-    changes::deliveries,
-);
-
-/// [`DeliveryRow`]'s columns, in its order.
-type DeliveryColumns = (
-    deliveries::id,
-    deliveries::change_id,
-    deliveries::change_kind,
-    deliveries::address,
-    deliveries::url,
-    deliveries::email,
-    deliveries::name,
-    deliveries::state,
-    deliveries::attempts,
-    deliveries::created_at_ms,
-    deliveries::next_attempt_at_ms,
-    deliveries::last_error,
-    deliveries::sent_at_ms,
-    deliveries::fence,
-);
-
-/// [`DeliveryRow`]'s columns, in its order, for `RETURNING`.
-const DELIVERY_COLUMNS: DeliveryColumns = (
-    deliveries::id,
-    deliveries::change_id,
-    deliveries::change_kind,
-    deliveries::address,
-    deliveries::url,
-    deliveries::email,
-    deliveries::name,
-    deliveries::state,
-    deliveries::attempts,
-    deliveries::created_at_ms,
-    deliveries::next_attempt_at_ms,
-    deliveries::last_error,
-    deliveries::sent_at_ms,
-    deliveries::fence,
-);
 
 /// Whether this is an SQLite connection.
 fn is_sqlite(conn: &mut Conn) -> bool {
@@ -215,7 +157,7 @@ pub(crate) fn record_change(
                 detected_at_ms: now_ms,
                 deliveries: distinct.len() as i64,
             })
-            .returning(CHANGE_COLUMNS)
+            .returning(columns::<ChangeRow>())
             .get_result(conn)?;
         if change.kind == ChangeKind::Change {
             let values = (
@@ -300,9 +242,10 @@ pub(crate) fn finish_and_claim(
     if let AnyConnection::Pg(pg) = conn
         && crate::pg_batch::applies(&lease, &results)
     {
-        return finish(crate::pg_batch::finish_and_claim(
+        let (recorded, rows) = finish(crate::pg_batch::finish_and_claim(
             pg, &lease, now, &results, limit,
-        ));
+        ))?;
+        return Ok((recorded, finish(claimed(conn, rows))?));
     }
     finish(conn.transaction(|conn| {
         fence(conn, &lease)?;
@@ -356,8 +299,13 @@ fn claim_rows(
             deliveries::fence.eq(fence_value),
             deliveries::attempts.eq(deliveries::attempts + 1),
         ))
-        .returning(DELIVERY_COLUMNS)
+        .returning(columns::<DeliveryRow>())
         .get_results::<DeliveryRow>(conn)?;
+    claimed(conn, rows)
+}
+
+/// The claimed rows as deliveries, in due order.
+fn claimed(conn: &mut Conn, rows: Vec<DeliveryRow>) -> DbResult<Vec<Delivery>> {
     let mut claimed = Vec::with_capacity(rows.len());
     for row in rows {
         let id = row.id;

@@ -16,11 +16,10 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{Array, BigInt, Integer, Nullable, Text};
-use ip_monitor_core::{Delivery, DeliveryResult, DeliveryState, DeliveryUpdate, Lease, Recorded};
+use ip_monitor_core::{DeliveryResult, DeliveryUpdate, Lease, Recorded};
 
 use crate::model::{DeliveryRow, to_ms};
 use crate::ops::{DbError, DbResult};
-use crate::schema::ip_monitor_deliveries as deliveries;
 
 /// Whether [`finish_and_claim`] can take this batch: only `Sent` results, each claimed under
 /// the lease's own fence (results from before a lapse take the general path).
@@ -30,14 +29,15 @@ pub(crate) fn applies(lease: &Lease, results: &[DeliveryResult]) -> bool {
         .all(|r| r.update == DeliveryUpdate::Sent && r.fence == lease.fence)
 }
 
-/// Record `Sent` for `results` and claim up to `limit` deliveries, in one statement.
+/// Record `Sent` for `results` and claim up to `limit` deliveries, in one statement: what
+/// was recorded, and the claimed rows.
 pub(crate) fn finish_and_claim(
     conn: &mut PgConnection,
     lease: &Lease,
     now: SystemTime,
     results: &[DeliveryResult],
     limit: usize,
-) -> DbResult<(Vec<Recorded>, Vec<Delivery>)> {
+) -> DbResult<(Vec<Recorded>, Vec<DeliveryRow>)> {
     let statement = Batch {
         holder: lease.holder.id.clone(),
         fence: lease.fence as i64,
@@ -70,24 +70,11 @@ pub(crate) fn finish_and_claim(
             false => Recorded::Stale,
         })
         .collect();
-    let mut deliveries = Vec::with_capacity(claimed.len());
-    for (id, rest) in claimed {
-        match claimed_row(id, rest).and_then(|row| row.into_delivery().map_err(DbError)) {
-            Ok(d) => deliveries.push(d),
-            // A row that cannot be read would be claimed again and again: fail it with the
-            // reason and carry on with the others.
-            Err(DbError(e)) => {
-                diesel::update(deliveries::table.find(id))
-                    .set((
-                        deliveries::state.eq(DeliveryState::Failed.as_str()),
-                        deliveries::last_error.eq(Some(format!("unreadable delivery row: {e}"))),
-                    ))
-                    .execute(conn)?;
-            }
-        }
-    }
-    deliveries.sort_by_key(|d| (d.next_attempt_at, d.id));
-    Ok((recorded, deliveries))
+    let claimed = claimed
+        .into_iter()
+        .map(|(id, rest)| claimed_row(id, rest))
+        .collect::<DbResult<_>>()?;
+    Ok((recorded, claimed))
 }
 
 /// The columns of a claimed row after its kind and id (`NULL` in the other kinds of row).

@@ -159,19 +159,25 @@ impl SmtpNotifier {
 
     /// The notice's shared parts, from the cache when the notice is the last one's.
     fn shared_parts(&self, notice: &Notice) -> Result<Arc<SharedParts>, Error> {
+        let mut cached = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(((change_id, test, url, png), parts)) = &*cached
+            && (*change_id, *test, url.as_str(), png)
+                == (
+                    notice.change_id,
+                    notice.test,
+                    notice.url.as_str(),
+                    &notice.qr_png,
+                )
+        {
+            return Ok(Arc::clone(parts));
+        }
+        let parts = Arc::new(self.template.shared_parts(notice)?);
         let key = (
             notice.change_id,
             notice.test,
             notice.url.clone(),
             notice.qr_png.clone(),
         );
-        let mut cached = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((k, parts)) = &*cached
-            && *k == key
-        {
-            return Ok(Arc::clone(parts));
-        }
-        let parts = Arc::new(self.template.shared_parts(notice)?);
         *cached = Some((key, Arc::clone(&parts)));
         Ok(parts)
     }
