@@ -2,6 +2,8 @@
 //! functions written once: diesel's `MultiConnection` runs each on whichever backend the URL
 //! chose. The few places where the backends differ match on the variant.
 
+use std::time::{Duration, Instant};
+
 use diesel::Connection;
 use diesel::query_builder::{AstPass, QueryFragment};
 use diesel::r2d2;
@@ -97,6 +99,33 @@ pub(crate) struct Manager {
     pub(crate) target: Target,
 }
 
+/// A connection in the pool, with when it last came back.
+pub(crate) struct Pooled {
+    conn: AnyConnection,
+    returned: Instant,
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+/// A connection back in the pool for less than this is handed out again without a
+/// `SELECT 1` first: it worked a moment ago, and the round trip would cost as much as the
+/// statement it precedes (a batch of the outbox). If the session died in between, the
+/// statement fails with a transient error, and the connection is discarded (diesel marks a
+/// connection whose session is gone as broken).
+const VALID_WITHOUT_PING: Duration = Duration::from_secs(1);
+
 /// How long SQLite waits for another process's write lock before giving up.
 #[cfg(feature = "sqlite")]
 const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
@@ -107,10 +136,35 @@ const SQLITE_BUSY_TIMEOUT_MS: u64 = 10_000;
 const PG_IDLE_IN_TRANSACTION_TIMEOUT: &str = "5s";
 
 impl r2d2::ManageConnection for Manager {
-    type Connection = AnyConnection;
+    type Connection = Pooled;
     type Error = r2d2::Error;
 
-    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+    fn connect(&self) -> Result<Pooled, r2d2::Error> {
+        Ok(Pooled {
+            conn: self.open()?,
+            returned: Instant::now(),
+        })
+    }
+
+    fn is_valid(&self, conn: &mut Pooled) -> Result<(), r2d2::Error> {
+        use diesel::r2d2::R2D2Connection;
+        if conn.returned.elapsed() < VALID_WITHOUT_PING {
+            return Ok(());
+        }
+        conn.conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut Pooled) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        // Called as the connection comes back to the pool.
+        conn.returned = Instant::now();
+        conn.conn.is_broken()
+    }
+}
+
+impl Manager {
+    /// A new session, set up.
+    fn open(&self) -> Result<AnyConnection, r2d2::Error> {
         use diesel::connection::SimpleConnection;
         match &self.target {
             #[cfg(feature = "sqlite")]
@@ -135,15 +189,5 @@ impl r2d2::ManageConnection for Manager {
                 Ok(AnyConnection::Pg(conn))
             }
         }
-    }
-
-    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
-        use diesel::r2d2::R2D2Connection;
-        conn.ping().map_err(r2d2::Error::QueryError)
-    }
-
-    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
-        use diesel::r2d2::R2D2Connection;
-        conn.is_broken()
     }
 }

@@ -176,3 +176,40 @@ async fn postgres_unreadable_rows_do_not_stall_the_outbox() {
         .unwrap();
     an_unreadable_row_is_failed_not_retried_forever(store).await;
 }
+
+/// The server ends the store's session (a restart, a failover, an administrator's
+/// `pg_terminate_backend`): the call that finds out fails with a transient error, and the
+/// next call works on a new session — even right after, when the pool hands out a connection
+/// that it used a moment ago without testing it first.
+#[cfg(feature = "postgres")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(pg_tests),
+    ignore = "needs IP_MONITOR_TEST_PG_URL: run bash scripts/test.sh"
+)]
+async fn postgres_a_session_ended_by_the_server_costs_one_failed_call() {
+    let url = ip_monitor_testkit::pg::fresh_database();
+    let store = DieselStore::builder(&url)
+        .pool_size(1)
+        .connect()
+        .await
+        .unwrap();
+    store.delivery_counts().await.unwrap();
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    exec(
+        &ip_monitor_testkit::pg::server_url().unwrap(),
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        ),
+    );
+    let err = store
+        .delivery_counts()
+        .await
+        .expect_err("the session is gone");
+    assert!(err.is_transient(), "a lost session is transient: {err}");
+    store
+        .delivery_counts()
+        .await
+        .expect("the next call opens a new session");
+}

@@ -631,11 +631,11 @@ async fn address(s: &Settings, ip: Option<IpAddr>) -> Result<IpAddr, Failure> {
 
 async fn test(s: &Settings, force: bool, ip: Option<IpAddr>) -> Outcome {
     let (monitor, _, recipients) = monitor(s).await?;
-    let list = recipients.active().await?;
-    warn_if_nobody(&list);
     let address = address(s, ip).await?;
     let url = s.url_template.render(address);
     if !force {
+        let list = recipients.active().await?;
+        warn_if_nobody(&list);
         println!("would send {url} to {} recipient(s):", list.valid.len());
         for r in &list.valid {
             println!("  {r}");

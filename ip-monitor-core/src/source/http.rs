@@ -1,6 +1,7 @@
 //! HTTP sources: a plain-text address (ipify, icanhazip, ifconfig.me) or Cloudflare's trace.
 
 use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -44,8 +45,12 @@ pub struct HttpIpSource {
     format: AnswerFormat,
     allow_non_global: bool,
     timeout: Duration,
-    v4: reqwest::Client,
-    v6: reqwest::Client,
+    /// The CA certificates trusted beside the system's roots.
+    roots: Arc<[rustls::pki_types::CertificateDer<'static>]>,
+    /// Each family's client, built when first used: a source that is never asked (a
+    /// one-shot command given the address) costs nothing.
+    v4: OnceLock<reqwest::Client>,
+    v6: OnceLock<reqwest::Client>,
 }
 
 /// Builder for [`HttpIpSource`].
@@ -122,6 +127,28 @@ impl HttpIpSource {
         self.url.as_str()
     }
 
+    /// The family's client, built on first use.
+    fn client(&self, family: Family) -> Result<&reqwest::Client, SourceError> {
+        let cell = match family {
+            Family::V4 => &self.v4,
+            Family::V6 => &self.v6,
+        };
+        if let Some(client) = cell.get() {
+            return Ok(client);
+        }
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls_config(&self.roots)?)
+            .user_agent(USER_AGENT)
+            .local_address(family.unspecified())
+            .timeout(self.timeout)
+            .connect_timeout(self.timeout)
+            .no_proxy()
+            .redirect(redirects())
+            .build()
+            .map_err(|e| SourceError::Transport(Box::new(e)))?;
+        Ok(cell.get_or_init(|| client))
+    }
+
     async fn read_body(
         mut response: reqwest::Response,
         limit: usize,
@@ -192,33 +219,20 @@ impl HttpIpSourceBuilder {
         }
         let mut roots = Vec::new();
         for pem in &self.roots {
-            roots.extend(
-                reqwest::Certificate::from_pem_bundle(pem)
-                    .map_err(|e| SourceError::Transport(Box::new(e)))?,
-            );
+            use rustls::pki_types::pem::PemObject;
+            for cert in rustls::pki_types::CertificateDer::pem_slice_iter(pem) {
+                roots.push(cert.map_err(|e| {
+                    SourceError::Transport(format!("invalid CA certificate: {e}").into())
+                })?);
+            }
         }
-        let client = |family: Family| {
-            roots
-                .iter()
-                .cloned()
-                .fold(reqwest::Client::builder(), |b, cert| {
-                    b.add_root_certificate(cert)
-                })
-                .user_agent(USER_AGENT)
-                .local_address(family.unspecified())
-                .timeout(self.timeout)
-                .connect_timeout(self.timeout)
-                .no_proxy()
-                .redirect(redirects())
-                .build()
-                .map_err(|e| SourceError::Transport(Box::new(e)))
-        };
         Ok(HttpIpSource {
             name: self
                 .name
                 .unwrap_or_else(|| url.host_str().unwrap_or("http").to_owned()),
-            v4: client(Family::V4)?,
-            v6: client(Family::V6)?,
+            roots: roots.into(),
+            v4: OnceLock::new(),
+            v6: OnceLock::new(),
             url,
             format: self.format,
             allow_non_global: self.allow_non_global,
@@ -238,11 +252,8 @@ impl IpSource for HttpIpSource {
     }
 
     async fn fetch(&self, family: Family) -> Result<IpAddr, SourceError> {
-        let client = match family {
-            Family::V4 => &self.v4,
-            Family::V6 => &self.v6,
-        };
-        let response = client
+        let response = self
+            .client(family)?
             .get(self.url.clone())
             .header(reqwest::header::ACCEPT, "text/plain")
             .send()
@@ -271,6 +282,43 @@ impl IpSource for HttpIpSource {
             }
         }
     }
+}
+
+/// The TLS configuration of a source's client: the system's roots through the platform
+/// verifier, and `extra` beside them.
+///
+/// Sources without extra roots share one verifier for the whole process: a verifier reads
+/// and parses every certificate of the system's store when it is made (milliseconds, and
+/// a few hundred KiB kept), and each source has a client per family.
+fn tls_config(
+    extra: &[rustls::pki_types::CertificateDer<'static>],
+) -> Result<rustls::ClientConfig, SourceError> {
+    use rustls_platform_verifier::Verifier;
+    static SYSTEM: OnceLock<Arc<Verifier>> = OnceLock::new();
+    let tls_error = |e: rustls::Error| SourceError::Transport(format!("TLS: {e}").into());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier = if extra.is_empty() {
+        match SYSTEM.get() {
+            Some(v) => Arc::clone(v),
+            None => {
+                let v = Arc::new(Verifier::new(Arc::clone(&provider)).map_err(tls_error)?);
+                Arc::clone(SYSTEM.get_or_init(|| v))
+            }
+        }
+    } else {
+        Arc::new(
+            Verifier::new_with_extra_roots(extra.iter().cloned(), Arc::clone(&provider))
+                .map_err(tls_error)?,
+        )
+    };
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(tls_error)?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
 }
 
 /// Follow at most three redirects, and none from HTTPS down to plain HTTP.

@@ -593,25 +593,31 @@ impl Runner {
         self.outbox.pump_now();
         let store = Arc::clone(&self.shared.store);
         let id = change.id;
+        let mut done = None;
         while self.lease.held().is_some() {
             if self.outbox.pump_due() {
                 self.pump().await;
             }
-            // With nothing in flight, read the outbox: done when no delivery of the test is left.
-            if self.outbox.idle()
-                && !store
-                    .deliveries(id)
-                    .await?
-                    .iter()
-                    .any(|d| matches!(d.state, DeliveryState::Pending | DeliveryState::InFlight))
-            {
-                break;
+            // With nothing in flight, read the outbox: done when no delivery of the test is
+            // left, and what was read is the answer (nothing of ours is out to change it).
+            if self.outbox.idle() {
+                let deliveries = store.deliveries(id).await?;
+                let open = |d: &Delivery| {
+                    matches!(d.state, DeliveryState::Pending | DeliveryState::InFlight)
+                };
+                if !deliveries.iter().any(open) {
+                    done = Some(deliveries);
+                    break;
+                }
             }
             self.wait_round().await;
         }
         self.finish_inflight().await;
         self.release().await;
-        let deliveries = store.deliveries(id).await?;
+        let deliveries = match done {
+            Some(deliveries) => deliveries,
+            None => store.deliveries(id).await?,
+        };
         Ok((change, deliveries))
     }
 
