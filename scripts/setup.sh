@@ -1,18 +1,61 @@
 #!/usr/bin/env bash
-# Install the system packages the build and the tests need, when missing (Debian):
-# libpq for the PostgreSQL backend, PostgreSQL itself for the throwaway test server,
-# Chromium to render the email's HTML in a real browser.
+# Find the tools the build and the tests need, by their commands, and install what is missing
+# where Debian's apt-get can (as root, or with sudo that needs no password). Elsewhere, say
+# what to install and stop.
+#
+#   cc, perl, make   build SQLite, libpq and OpenSSL, which are compiled into the binary
+#   python3          the test scripts
+#   initdb, pg_ctl   the throwaway PostgreSQL server of the PostgreSQL tests
+#   chromium         renders the email and the status page in the browser tests
 set -euo pipefail
 
+# "command-or-alternatives|debian-package|why"
+wanted=(
+    "cc|gcc|a C compiler, to build SQLite, libpq and OpenSSL into the binary"
+    "perl|perl|OpenSSL's build"
+    "make|make|OpenSSL's build"
+    "python3|python3|the test and bench scripts"
+    "initdb|postgresql|the throwaway PostgreSQL server of the PostgreSQL tests"
+    "chromium chromium-browser google-chrome|chromium|the browser tests (skipped without it)|optional"
+)
+
+found() {
+    local c
+    for c in $1; do
+        command -v "$c" >/dev/null 2>&1 && return 0
+        # Debian keeps PostgreSQL's server programs out of PATH.
+        [ "$c" = initdb ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
+    done
+    return 1
+}
+
 missing=()
-have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in libpq-dev postgresql python3 chromium; do
-    have_pkg "$pkg" || missing+=("$pkg")
+why=()
+required=0
+for entry in "${wanted[@]}"; do
+    IFS='|' read -r cmds pkg reason optional <<<"$entry"
+    if ! found "$cmds"; then
+        missing+=("$pkg")
+        why+=("  ${cmds%% *}: $reason (Debian package: $pkg)")
+        [ -n "$optional" ] || required=1
+    fi
 done
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "setup: installing ${missing[*]}" >&2
-    sudo_=""
-    [ "$(id -u)" = 0 ] || sudo_="sudo"
-    $sudo_ apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${missing[@]}" >/dev/null
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+sudo_=""
+if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        sudo_="sudo"
+    else
+        sudo_="none"
+    fi
 fi
+if ! command -v apt-get >/dev/null 2>&1 || [ "$sudo_" = none ]; then
+    echo "setup: missing, and this script cannot install them here:" >&2
+    printf '%s\n' "${why[@]}" >&2
+    echo "setup: install them with your system's package manager, then run this again" >&2
+    exit "$required"
+fi
+echo "setup: installing ${missing[*]}" >&2
+$sudo_ apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -46,10 +46,18 @@ if [ "${IP_MONITOR_PG_DURABLE:-}" = 1 ]; then
 else
     relaxed="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 fi
+# TLS with the testkit's certificate for 127.0.0.1 (signed by testkit/fixtures/ca.pem), so
+# tests can connect with sslmode=verify-full; plain connections are accepted too.
+fixtures="$(cd "$(dirname "$0")/.." && pwd)/testkit/fixtures"
+install -m 0600 "$fixtures/cert.pem" "$dir/server.crt"
+install -m 0600 "$fixtures/key.pem" "$dir/server.key"
+[ "$(id -u)" = 0 ] && chown postgres: "$dir/server.crt" "$dir/server.key"
+tls="-c ssl=on -c ssl_cert_file=$dir/server.crt -c ssl_key_file=$dir/server.key"
+
 run_pg "$PG_BIN/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; exit 1; }
 run_pg "$PG_BIN/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir $relaxed -c max_connections=200" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir $relaxed -c max_connections=200 $tls" \
     start >/dev/null || { cat "$dir/server.log" >&2; exit 1; }
 
 url="postgres://postgres@127.0.0.1:$port/postgres"

@@ -45,11 +45,13 @@ impl Running {
     }
 }
 
-fn proc_rss_kib(pid: u32) -> u64 {
+/// A size from `/proc/PID/status`, in KiB: `VmRSS`, or its parts `RssAnon` (heap, stacks)
+/// and `RssFile` (pages of the binary and libraries that were touched).
+fn proc_status_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|v| v.parse().ok())
         .unwrap()
@@ -163,13 +165,18 @@ async fn main() {
     // Let them start up (and each monitor run its first check and deliveries).
     tokio::time::sleep(Duration::from_secs(5)).await;
     let startup: Vec<f64> = short.into_iter().map(Running::stop).collect();
-    let rss =
-        |running: &[Running]| -> Vec<u64> { running.iter().map(|r| proc_rss_kib(r.pid)).collect() };
-    let rss_start = rss(&long);
+    let status = |running: &[Running], field: &str| -> Vec<u64> {
+        running
+            .iter()
+            .map(|r| proc_status_kib(r.pid, field))
+            .collect()
+    };
+    let rss_start = status(&long, "VmRSS");
     let asked = |dns: &DnsServer| (a.hits(), c.hits(), dns.queries.lock().unwrap().len());
     let asked_before = asked(&dns);
     tokio::time::sleep(Duration::from_secs(secs)).await;
-    let rss_end = rss(&long);
+    let rss_end = status(&long, "VmRSS");
+    let (anon, file) = (status(&long, "RssAnon"), status(&long, "RssFile"));
     let asked_after = asked(&dns);
     let cpu: Vec<f64> = long
         .into_iter()
@@ -183,8 +190,8 @@ async fn main() {
     ];
     println!("idle for {secs} s after a 5 s start-up");
     println!(
-        "{:<22} {:>12} {:>14} {:>14} {:>8}",
-        "", "CPU seconds", "RSS at start", "RSS at end", "probes"
+        "{:<22} {:>12} {:>14} {:>14} {:>20} {:>8}",
+        "", "CPU seconds", "RSS at start", "RSS at end", "of it anon + file", "probes"
     );
     let without = kinds.len();
     let names: Vec<String> = kinds
@@ -195,16 +202,18 @@ async fn main() {
     for (i, name) in names.iter().enumerate() {
         let shown = probes.get(i).map_or("-".to_owned(), ToString::to_string);
         println!(
-            "{name:<22} {:>12.3} {:>10} KiB {:>10} KiB {shown:>8}",
-            cpu[i], rss_start[i], rss_end[i]
+            "{name:<22} {:>12.3} {:>10} KiB {:>10} KiB {:>8} + {:>7} KiB {shown:>8}",
+            cpu[i], rss_start[i], rss_end[i], anon[i], file[i]
         );
     }
     for (i, (kind, _)) in kinds.iter().enumerate() {
         let added = cpu[i] - cpu[without];
         println!(
-            "the monitor over {kind:<5} adds {added:.3} CPU s in {secs} s = {:.2} CPU s per hour, {} KiB RSS",
+            "the monitor over {kind:<5} adds {added:.3} CPU s in {secs} s = {:.2} CPU s per hour, {} KiB RSS ({} anon + {} file)",
             added * 3600.0 / secs as f64,
-            rss_end[i] as i64 - rss_end[without] as i64
+            rss_end[i] as i64 - rss_end[without] as i64,
+            anon[i] as i64 - anon[without] as i64,
+            file[i] as i64 - file[without] as i64
         );
     }
 }

@@ -499,7 +499,7 @@ pub(crate) fn dot_stuff(message: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(b".\r\n");
 }
 
-/// A TLS connector that trusts the Web PKI's roots and `roots` (PEM), with the aws-lc-rs
+/// A TLS connector that trusts the Web PKI's roots and `roots` (PEM), with the ring
 /// provider named rather than taken from the process default: an application whose
 /// dependencies enable two rustls providers would otherwise panic here.
 pub(crate) fn connector(roots: &[Vec<u8>]) -> tokio_rustls::TlsConnector {
@@ -513,10 +513,10 @@ pub(crate) fn connector(roots: &[Vec<u8>]) -> tokio_rustls::TlsConnector {
             let _ = store.add(cert);
         }
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .expect("aws-lc-rs supports the default TLS versions")
+        .expect("ring supports the default TLS versions")
         .with_root_certificates(store)
         .with_no_client_auth();
     tokio_rustls::TlsConnector::from(Arc::new(config))

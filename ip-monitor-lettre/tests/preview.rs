@@ -8,7 +8,11 @@ use std::time::SystemTime;
 use ip_monitor_core::{Notice, Recipient};
 use ip_monitor_lettre::{MessageTemplate, preview};
 
+/// The browser: `IP_MONITOR_CHROMIUM`, or the first Chromium on `PATH`.
 fn chromium() -> PathBuf {
+    if let Some(path) = std::env::var_os("IP_MONITOR_CHROMIUM").filter(|v| !v.is_empty()) {
+        return path.into();
+    }
     ["chromium", "chromium-browser", "google-chrome"]
         .iter()
         .find_map(|name| {
@@ -30,6 +34,10 @@ fn decode_qr(png: &Path) -> Vec<String> {
 }
 
 #[tokio::test]
+#[cfg_attr(
+    not(browser_tests),
+    ignore = "needs Chromium (chromium, chromium-browser or google-chrome on PATH, or IP_MONITOR_CHROMIUM): bash scripts/setup.sh installs it"
+)]
 async fn the_preview_renders_in_a_browser_with_a_scannable_qr_code() {
     let dir = tempfile::tempdir().unwrap();
     let url = "http://[2606:4700:4700::1111]:8008/";

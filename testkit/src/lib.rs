@@ -231,7 +231,7 @@ pub async fn tls_front(backend: SocketAddr) -> SocketAddr {
         .collect::<Result<_, _>>()
         .expect("parse the test certificate");
     let key = PrivateKeyDer::from_pem_file(fixture("key.pem")).expect("read the test key");
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("default TLS versions")
@@ -637,6 +637,9 @@ pub mod smtp {
                     .with_auth(mailin_embedded::AuthMechanism::Login);
             }
             if starttls {
+                // mailin builds its TLS with the process's default rustls provider, which
+                // rustls cannot choose when a build enables two of them.
+                let _ = rustls::crypto::ring::default_provider().install_default();
                 server
                     .with_ssl(mailin_embedded::SslConfig::SelfSigned {
                         cert_path: crate::fixture("cert.pem").display().to_string(),

@@ -287,29 +287,38 @@ impl IpSource for HttpIpSource {
 /// The TLS configuration of a source's client: the system's roots through the platform
 /// verifier, and `extra` beside them.
 ///
-/// Sources without extra roots share one verifier for the whole process: a verifier reads
-/// and parses every certificate of the system's store when it is made (milliseconds, and
-/// a few hundred KiB kept), and each source has a client per family.
+/// Sources trusting the same roots share one verifier for the whole process: a verifier
+/// reads and parses every certificate of the system's store when it is made (milliseconds,
+/// and a few hundred KiB kept), and each source has a client per family.
 fn tls_config(
     extra: &[rustls::pki_types::CertificateDer<'static>],
 ) -> Result<rustls::ClientConfig, SourceError> {
     use rustls_platform_verifier::Verifier;
-    static SYSTEM: OnceLock<Arc<Verifier>> = OnceLock::new();
+    type Verifiers = Vec<(
+        Vec<rustls::pki_types::CertificateDer<'static>>,
+        Arc<Verifier>,
+    )>;
+    static VERIFIERS: std::sync::Mutex<Verifiers> = std::sync::Mutex::new(Vec::new());
     let tls_error = |e: rustls::Error| SourceError::Transport(format!("TLS: {e}").into());
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let verifier = if extra.is_empty() {
-        match SYSTEM.get() {
-            Some(v) => Arc::clone(v),
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let verifier = {
+        let mut verifiers = VERIFIERS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match verifiers
+            .iter()
+            .find(|(roots, _)| roots.as_slice() == extra)
+        {
+            Some((_, v)) => Arc::clone(v),
             None => {
-                let v = Arc::new(Verifier::new(Arc::clone(&provider)).map_err(tls_error)?);
-                Arc::clone(SYSTEM.get_or_init(|| v))
+                let v = Arc::new(
+                    Verifier::new_with_extra_roots(extra.iter().cloned(), Arc::clone(&provider))
+                        .map_err(tls_error)?,
+                );
+                verifiers.push((extra.to_vec(), Arc::clone(&v)));
+                v
             }
         }
-    } else {
-        Arc::new(
-            Verifier::new_with_extra_roots(extra.iter().cloned(), Arc::clone(&provider))
-                .map_err(tls_error)?,
-        )
     };
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
