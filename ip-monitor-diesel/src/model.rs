@@ -144,12 +144,52 @@ pub(crate) struct NewDeliveryRow<'a> {
     pub(crate) address: &'a str,
     pub(crate) url: &'a str,
     pub(crate) email: &'a str,
-    pub(crate) email_key: String,
+    pub(crate) email_key: &'a str,
     pub(crate) name: Option<&'a str>,
     pub(crate) state: &'a str,
     pub(crate) attempts: i32,
     pub(crate) created_at_ms: i64,
     pub(crate) next_attempt_at_ms: i64,
+}
+
+/// A change's delivery rows, by column: what the rows share once, what differs per
+/// recipient as lists in the recipients' order.
+pub(crate) struct NewDeliveries<'a> {
+    pub(crate) change_id: i64,
+    pub(crate) family: &'a str,
+    pub(crate) change_kind: &'a str,
+    pub(crate) address: &'a str,
+    pub(crate) url: &'a str,
+    pub(crate) state: &'a str,
+    pub(crate) now_ms: i64,
+    pub(crate) emails: Vec<&'a str>,
+    pub(crate) keys: Vec<String>,
+    pub(crate) names: Vec<Option<&'a str>>,
+}
+
+impl NewDeliveries<'_> {
+    /// One row per recipient, for a multi-row insert.
+    pub(crate) fn rows(&self) -> Vec<NewDeliveryRow<'_>> {
+        self.emails
+            .iter()
+            .zip(&self.keys)
+            .zip(&self.names)
+            .map(|((email, key), name)| NewDeliveryRow {
+                change_id: self.change_id,
+                family: self.family,
+                change_kind: self.change_kind,
+                address: self.address,
+                url: self.url,
+                email,
+                email_key: key,
+                name: *name,
+                state: self.state,
+                attempts: 0,
+                created_at_ms: self.now_ms,
+                next_attempt_at_ms: self.now_ms,
+            })
+            .collect()
+    }
 }
 
 #[derive(Queryable, Selectable)]

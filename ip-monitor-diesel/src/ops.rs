@@ -179,31 +179,38 @@ pub(crate) fn record_change(
                     .execute(conn)?;
             }
         }
-        let address = row.address.clone();
-        let rows: Vec<NewDeliveryRow<'_>> = distinct
-            .iter()
-            .map(|r| NewDeliveryRow {
-                change_id: row.id,
-                family,
-                change_kind: kind,
-                address: &address,
-                url: &change.url,
-                email: r.email(),
-                email_key: r.key(),
-                name: r.name(),
-                state: DeliveryState::Pending.as_str(),
-                attempts: 0,
-                created_at_ms: now_ms,
-                next_attempt_at_ms: now_ms,
-            })
-            .collect();
-        for chunk in rows.chunks(INSERT_CHUNK) {
-            // A multi-row insert: on the backend's own connection.
-            let insert = diesel::insert_into(deliveries::table).values(chunk);
-            on_backend!(conn, |c| insert.execute(c))?;
-        }
+        let deliveries = NewDeliveries {
+            change_id: row.id,
+            family,
+            change_kind: kind,
+            address: &row.address,
+            url: &change.url,
+            state: DeliveryState::Pending.as_str(),
+            now_ms,
+            emails: distinct.iter().map(|r| r.email()).collect(),
+            keys: distinct.iter().map(|r| r.key()).collect(),
+            names: distinct.iter().map(|r| r.name()).collect(),
+        };
+        insert_deliveries(conn, &deliveries)?;
         Ok(row.into_change()?)
     }))
+}
+
+/// A change's delivery rows: on PostgreSQL one statement of arrays, on SQLite multi-row
+/// inserts of up to [`INSERT_CHUNK`] rows.
+fn insert_deliveries(conn: &mut Conn, deliveries: &NewDeliveries<'_>) -> DbResult<()> {
+    #[cfg(feature = "postgres")]
+    #[allow(irrefutable_let_patterns)] // PostgreSQL alone
+    if let AnyConnection::Pg(pg) = conn {
+        crate::pg_batch::insert_deliveries(pg, deliveries)?;
+        return Ok(());
+    }
+    for chunk in deliveries.rows().chunks(INSERT_CHUNK) {
+        // A multi-row insert: on the backend's own connection.
+        let insert = diesel::insert_into(deliveries::table).values(chunk);
+        on_backend!(conn, |c| insert.execute(c))?;
+    }
+    Ok(())
 }
 
 pub(crate) fn history(conn: &mut Conn, limit: usize) -> Result<Vec<Change>, StoreError> {
