@@ -152,6 +152,16 @@ impl SmtpNotifier {
         }
     }
 
+    /// The relay's host name or address.
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The relay's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     /// The message template.
     pub fn template(&self) -> &MessageTemplate {
         &self.template

@@ -671,11 +671,50 @@ mod tests {
 
 #[cfg(test)]
 mod example_file {
+    const EXAMPLE: &str = include_str!("../ip-monitor.example.toml");
+
     #[test]
     fn the_example_file_documents_keys_that_load() {
-        let text = include_str!("../ip-monitor.example.toml");
         let f: super::FileConfig =
-            toml::from_str(text).expect("the example parses with every key known");
-        assert!(f.smtp.is_some() && f.email.is_some() && f.delivery.is_some());
+            toml::from_str(EXAMPLE).expect("the example parses with every key known");
+        assert!(f.email.is_some() && f.delivery.is_some() && f.recipients.is_some());
+        // The [smtp] keys, once their "# " is removed as the file says.
+        let mut in_smtp = false;
+        let enabled: Vec<String> = EXAMPLE
+            .lines()
+            .map(|line| {
+                if line.starts_with('[') {
+                    in_smtp = false;
+                }
+                if line == "# [smtp]" {
+                    in_smtp = true;
+                }
+                let key = line.strip_prefix("# ").filter(|rest| {
+                    in_smtp
+                        && (rest.starts_with('[')
+                            || rest.split_once(" = ").is_some_and(|(k, _)| {
+                                k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                            }))
+                });
+                key.unwrap_or(line).to_owned()
+            })
+            .collect();
+        let f: super::FileConfig =
+            toml::from_str(&enabled.join("\n")).expect("the [smtp] keys parse");
+        let smtp = f.smtp.expect("an [smtp] section once enabled");
+        assert!(smtp.host.is_some() && smtp.password_env.is_some() && smtp.ca_file.is_some());
+    }
+
+    #[test]
+    fn the_example_file_works_as_it_is() {
+        let s = super::Settings::parse("ip-monitor.toml", EXAMPLE).expect("valid as shipped");
+        assert!(
+            matches!(s.notifier, super::NotifierSetting::Files(_)),
+            "no relay until [smtp] is set"
+        );
+        assert!(
+            matches!(&s.recipients, super::RecipientsSetting::Static(list) if list.is_empty()),
+            "nobody until [recipients] is set (no query over a table that is not there)"
+        );
     }
 }

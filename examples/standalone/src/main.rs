@@ -12,8 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ip_monitor_core::{
-    CheckReport, DeliveryState, DesiredState, Error as CoreError, Family, InstanceStatus, Monitor,
-    Notice, Notifier, Recipient, RecipientList, Recipients, RunState, StateStore, StaticRecipients,
+    CheckReport, DeliveryState, DesiredState, Error as CoreError, Event, Family, InstanceStatus,
+    Monitor, Notice, Notifier, Recipient, RecipientList, Recipients, RunState, StateStore,
+    StaticRecipients,
 };
 use ip_monitor_diesel::{DieselRecipients, DieselStore};
 use ip_monitor_lettre::FileNotifier;
@@ -184,6 +185,9 @@ async fn dispatch(cli: Cli) -> Outcome {
         tracing::warn!(
             "no configuration file: built-in defaults (SQLite ./ip-monitor.db, public sources, messages into ./outbox, no recipients)"
         );
+        tracing::warn!(
+            "next: copy examples/standalone/ip-monitor.example.toml to ./ip-monitor.toml, set [smtp] to email the notices and [recipients] to choose who gets them"
+        );
     }
     match cli.command {
         Command::Run => run(&settings).await,
@@ -302,6 +306,8 @@ async fn run(s: &Settings) -> Outcome {
         Err(e) => tracing::warn!("{e}"),
     }
     let handle = monitor.spawn();
+    // Subscribed before the loop first runs (this runtime has one thread): no change is missed.
+    tokio::spawn(log_changes(handle.subscribe(), destination(s)));
     tracing::info!(store = %store.url(), "monitor running; stop with Ctrl-C or SIGTERM");
     // The status channel closes when the loop ends: on its own, that is a failure (a panic
     // in a part), and a supervisor (systemd's Restart=on-failure) should see it.
@@ -320,6 +326,41 @@ async fn run(s: &Settings) -> Outcome {
     tracing::info!("shutting down");
     handle.shutdown().await?;
     Ok(())
+}
+
+/// Where the notices go, in words.
+fn destination(s: &Settings) -> String {
+    match &s.notifier {
+        NotifierSetting::Smtp(n) => format!("by email through {}:{}", n.host(), n.port()),
+        NotifierSetting::Files(dir) => format!(
+            "as .eml files in {} (set [smtp] to email them)",
+            dir.display()
+        ),
+    }
+}
+
+/// Log each recorded address with its entry URL and where its notice went.
+async fn log_changes(mut events: tokio::sync::broadcast::Receiver<Event>, destination: String) {
+    use tokio::sync::broadcast::error::RecvError;
+    loop {
+        match events.recv().await {
+            Ok(Event::Changed(c)) if c.deliveries == 0 => tracing::warn!(
+                "recorded the {} address {}, entry URL {}: nobody to tell (set [recipients])",
+                c.family,
+                c.address,
+                c.url
+            ),
+            Ok(Event::Changed(c)) => tracing::info!(
+                "recorded the {} address {}, entry URL {}: notice to {} recipient(s) {destination}",
+                c.family,
+                c.address,
+                c.url,
+                c.deliveries
+            ),
+            Ok(_) | Err(RecvError::Lagged(_)) => {}
+            Err(RecvError::Closed) => return,
+        }
+    }
 }
 
 async fn wait_for_signal() {

@@ -251,9 +251,10 @@ async fn a_user_s_first_day() {
     let mut run = env
         .cmd(&["run"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let logs = stdout_reader(run.stderr.take().unwrap());
     let pid = run.id();
     wait_until("run to take the lease", Duration::from_secs(20), || {
         let s = env.json(&["status", "--json"]);
@@ -285,6 +286,16 @@ async fn a_user_s_first_day() {
     assert!(term.success());
     let exit = run.wait().unwrap();
     assert_eq!(exit.code(), Some(0), "run exits 0 on SIGTERM");
+    let logs = logs.join().unwrap();
+    let said = format!(
+        "recorded the v4 address 81.2.69.162, entry URL http://81.2.69.162:8008/: \
+         notice to 2 recipient(s) by email through 127.0.0.1:{}",
+        env.smtp.addr.port()
+    );
+    assert!(
+        logs.contains(&said),
+        "the log says where the notice went: {logs}"
+    );
     let status = env.json(&["status", "--json"]);
     assert_eq!(status["state"], "stopped", "{status}");
     assert!(status["leader"].is_null(), "the lease was released");
@@ -406,6 +417,10 @@ async fn with_no_configuration_file_the_defaults_apply() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{command:?}: {err}");
         assert!(err.contains("no configuration file"), "{err}");
+        assert!(
+            err.contains("next: copy examples/standalone/ip-monitor.example.toml"),
+            "what to configure: {err}"
+        );
         assert!(
             err.contains("no store at ip-monitor.db") && err.contains("ip-monitor run"),
             "{err}"
