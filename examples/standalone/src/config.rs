@@ -61,6 +61,16 @@ struct FileConfig {
     delivery: Option<DeliveryConfig>,
     smtp: Option<SmtpConfig>,
     email: Option<EmailConfig>,
+    log: Option<LogConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct LogConfig {
+    file: Option<PathBuf>,
+    rotate: Option<String>,
+    max_size_mb: Option<u64>,
+    keep: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -202,6 +212,19 @@ pub struct Settings {
     pub notifier: NotifierSetting,
     /// The message (From:, words).
     pub template: MessageTemplate,
+    /// The log file (`[log]`), if any.
+    pub log: Option<LogSettings>,
+}
+
+/// Where and how the log file is written (`[log]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogSettings {
+    /// The live file (`file`).
+    pub file: PathBuf,
+    /// When it is rotated (`rotate = "daily"`, or `"size"` with `max_size_mb`).
+    pub rotation: crate::logfile::Rotation,
+    /// Rotated files kept (`keep`, default 7).
+    pub keep: usize,
 }
 
 impl Settings {
@@ -452,6 +475,42 @@ impl Settings {
 
         let url_template = UrlTemplate::parse(&monitor.service_url)
             .map_err(|e| err("service_url", e.to_string()))?;
+
+        let log = match f.log {
+            None => None,
+            Some(l) => {
+                let rotation = match l.rotate.as_deref().unwrap_or("daily") {
+                    "daily" => {
+                        if l.max_size_mb.is_some() {
+                            return Err(err(
+                                "log.max_size_mb",
+                                "only with rotate = \"size\"".to_owned(),
+                            ));
+                        }
+                        crate::logfile::Rotation::Daily
+                    }
+                    "size" => match l.max_size_mb.unwrap_or(10) {
+                        0 => return Err(err("log.max_size_mb", "must be at least 1".to_owned())),
+                        mb => crate::logfile::Rotation::Size(mb.saturating_mul(1 << 20)),
+                    },
+                    other => {
+                        return Err(err(
+                            "log.rotate",
+                            format!("{other:?}: expected \"daily\" or \"size\""),
+                        ));
+                    }
+                };
+                let file = l
+                    .file
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .ok_or_else(|| err("log.file", "required in [log]".to_owned()))?;
+                Some(LogSettings {
+                    file,
+                    rotation,
+                    keep: l.keep.unwrap_or(7),
+                })
+            }
+        };
         Ok(Settings {
             origin,
             from_file,
@@ -462,6 +521,7 @@ impl Settings {
             recipients,
             notifier,
             template,
+            log,
         })
     }
 

@@ -2,3 +2,4 @@
 //! its own. The binary itself is `src/main.rs`.
 
 pub mod config;
+pub mod logfile;

@@ -581,3 +581,46 @@ fn b64(bytes: &[u8]) -> String {
     }
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_log_file_holds_what_stderr_shows() {
+    let env = Env::new().await;
+    let out = env
+        .cmd(&["--log-file", "logs/server.log", "check"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let file = std::fs::read_to_string(env.dir.path().join("logs/server.log")).unwrap();
+    assert!(stderr.contains("notice delivered"), "{stderr}");
+    assert_eq!(file, stderr, "the same lines, in the same order");
+
+    // [log] in the file; a second command appends.
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        format!("{config}\n[log]\nfile = \"server.log\"\nrotate = \"size\"\nmax_size_mb = 1\n"),
+    )
+    .unwrap();
+    env.set("81.2.69.161");
+    let out = env
+        .cmd(&["check"])
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let file = std::fs::read_to_string(env.dir.path().join("server.log")).unwrap();
+    assert!(file.contains("notice delivered"), "{file}");
+
+    // A bad setting names its key.
+    std::fs::write(
+        &env.config,
+        format!("{config}\n[log]\nfile = \"server.log\"\nrotate = \"hourly\"\n"),
+    )
+    .unwrap();
+    let out = env.run(&["check"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("log.rotate"), "{err}");
+}
