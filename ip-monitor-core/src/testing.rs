@@ -755,6 +755,135 @@ pub async fn store_conformance(store: &dyn StateStore) {
     assert_eq!(rows.len(), 2, "one row per instance, replaced on update");
     assert_eq!(rows[0], status, "rows round-trip, newest heartbeat first");
     assert_eq!(rows[1], other);
+
+    new_recipients_conformance(store, &[a, b]).await;
+}
+
+/// [`StateStore::add_recipients`]: the current change's notice for those who have none.
+async fn new_recipients_conformance(store: &dyn StateStore, holders: &[Holder]) {
+    let hour = Duration::from_secs(3600);
+    let mut lease = None;
+    for h in holders {
+        lease = store.acquire_lease(h, hour).await.unwrap();
+        if lease.is_some() {
+            break;
+        }
+    }
+    let lease = lease.expect("one of the holders gets the lease");
+    let now = t(5000);
+    let staff = people(3);
+    let c = store
+        .record_change(
+            &lease,
+            now,
+            change(
+                Family::V4,
+                "81.2.69.180",
+                Some("81.2.69.170"),
+                ChangeKind::Change,
+            ),
+            &staff[..2],
+        )
+        .await
+        .unwrap();
+    let claimed = store.claim_deliveries(&lease, now, 100).await.unwrap();
+    let first: Vec<&Delivery> = claimed.iter().filter(|d| d.change_id == c.id).collect();
+    assert_eq!(first.len(), 2);
+    finish(store, &lease, now, first[0], DeliveryUpdate::Sent).await;
+    let failed = DeliveryUpdate::Failed {
+        error: "550 no such user".into(),
+    };
+    finish(store, &lease, now, first[1], failed).await;
+
+    // Everyone on the list: only the one without a delivery (sent or failed) is added.
+    let mut list = staff.clone();
+    list.push(Recipient::new("PERSON2@example.com", None::<&str>).unwrap());
+    let later = t(5100);
+    let added = store
+        .add_recipients(&lease, later, c.id, &list, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        added, 1,
+        "one new recipient, once (addresses compared as keys)"
+    );
+    let all = store.deliveries(c.id).await.unwrap();
+    assert_eq!(all.len(), 3);
+    let new = all
+        .iter()
+        .find(|d| d.recipient.key() == staff[2].key())
+        .expect("the new recipient's delivery");
+    assert_eq!(
+        (new.state, new.next_attempt_at, new.url.as_str()),
+        (DeliveryState::Pending, later, c.url.as_str()),
+        "pending, due now, with the change's URL"
+    );
+    assert_eq!(
+        store.history(1).await.unwrap()[0].deliveries,
+        3,
+        "the change counts it"
+    );
+    assert_eq!(
+        store
+            .add_recipients(&lease, later, c.id, &list, true)
+            .await
+            .unwrap(),
+        0,
+        "again: nobody new"
+    );
+
+    // Not for a change that is no longer current, nor under a lease that lapsed.
+    let newer = store
+        .record_change(
+            &lease,
+            later,
+            change(
+                Family::V4,
+                "81.2.69.181",
+                Some("81.2.69.180"),
+                ChangeKind::Change,
+            ),
+            &[],
+        )
+        .await
+        .unwrap();
+    let more = people(5);
+    assert_eq!(
+        store
+            .add_recipients(&lease, later, c.id, &more, false)
+            .await
+            .unwrap(),
+        0,
+        "a superseded change gets nobody"
+    );
+    // The newer change was recorded without telling anyone.
+    assert_eq!(
+        store
+            .add_recipients(&lease, later, newer.id, &more, true)
+            .await
+            .unwrap(),
+        0,
+        "only_if_announced: a change nobody was told of stays so"
+    );
+    assert_eq!(
+        store
+            .add_recipients(&lease, later, newer.id, &more, false)
+            .await
+            .unwrap(),
+        5,
+        "without only_if_announced everyone on the list gets it"
+    );
+    let stale = Lease {
+        fence: lease.fence + 1000,
+        ..lease.clone()
+    };
+    assert!(matches!(
+        store
+            .add_recipients(&stale, later, newer.id, &people(6), false)
+            .await,
+        Err(StoreError::LeaseLost)
+    ));
+    store.release_lease(&lease).await.unwrap();
 }
 
 /// A [`Recipients`] implementation returns exactly `expected` (in any order), every one
@@ -920,6 +1049,18 @@ impl StateStore for StallingStore {
     ) -> Result<Change, StoreError> {
         self.inner
             .record_change(lease, now, change, recipients)
+            .await
+    }
+    async fn add_recipients(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        change_id: i64,
+        recipients: &[Recipient],
+        only_if_announced: bool,
+    ) -> Result<u64, StoreError> {
+        self.inner
+            .add_recipients(lease, now, change_id, recipients, only_if_announced)
             .await
     }
     async fn history(&self, limit: usize) -> Result<Vec<Change>, StoreError> {

@@ -67,20 +67,6 @@ impl QueryFragment<MultiBackend> for DbNowMs {
     }
 }
 
-/// Run `$body` with `$conn` bound to the backend's own connection, for the statements
-/// `MultiConnection` cannot run (multi-row inserts). The body is compiled once per backend.
-macro_rules! on_backend {
-    ($any:expr, |$conn:ident| $body:expr) => {
-        match $any {
-            #[cfg(feature = "sqlite")]
-            $crate::connection::AnyConnection::Sqlite($conn) => $body,
-            #[cfg(feature = "postgres")]
-            $crate::connection::AnyConnection::Pg($conn) => $body,
-        }
-    };
-}
-pub(crate) use on_backend;
-
 /// Where the pool connects: the backend is chosen from the URL once, never guessed per
 /// connection (a PostgreSQL URL must never become an SQLite file name).
 #[derive(Debug, Clone)]

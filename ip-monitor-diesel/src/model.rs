@@ -135,6 +135,8 @@ impl DeliveryRow {
     }
 }
 
+/// A delivery row for SQLite's multi-row insert (PostgreSQL inserts them as arrays).
+#[cfg(feature = "sqlite")]
 #[derive(Insertable)]
 #[diesel(table_name = ip_monitor_deliveries)]
 pub(crate) struct NewDeliveryRow<'a> {
@@ -167,6 +169,7 @@ pub(crate) struct NewDeliveries<'a> {
     pub(crate) names: Vec<Option<&'a str>>,
 }
 
+#[cfg(feature = "sqlite")]
 impl NewDeliveries<'_> {
     /// One row per recipient, for a multi-row insert.
     pub(crate) fn rows(&self) -> Vec<NewDeliveryRow<'_>> {

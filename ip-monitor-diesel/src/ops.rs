@@ -11,7 +11,7 @@ use ip_monitor_core::{
     Recorded, StoreError,
 };
 
-use crate::connection::{AnyConnection, columns, on_backend};
+use crate::connection::{AnyConnection, columns};
 use crate::model::*;
 use crate::schema::{
     ip_monitor_changes as changes, ip_monitor_control as control, ip_monitor_current as current,
@@ -196,21 +196,87 @@ pub(crate) fn record_change(
     }))
 }
 
-/// A change's delivery rows: on PostgreSQL one statement of arrays, on SQLite multi-row
-/// inserts of up to [`INSERT_CHUNK`] rows.
-fn insert_deliveries(conn: &mut Conn, deliveries: &NewDeliveries<'_>) -> DbResult<()> {
+/// A change's delivery rows, skipping recipients who already have one for it: on
+/// PostgreSQL one statement of arrays, on SQLite multi-row inserts of up to
+/// [`INSERT_CHUNK`] rows. How many rows were inserted.
+fn insert_deliveries(conn: &mut Conn, deliveries: &NewDeliveries<'_>) -> DbResult<usize> {
     #[cfg(feature = "postgres")]
     #[allow(irrefutable_let_patterns)] // PostgreSQL alone
     if let AnyConnection::Pg(pg) = conn {
-        crate::pg_batch::insert_deliveries(pg, deliveries)?;
-        return Ok(());
+        return Ok(crate::pg_batch::insert_deliveries(pg, deliveries)?);
     }
-    for chunk in deliveries.rows().chunks(INSERT_CHUNK) {
-        // A multi-row insert: on the backend's own connection.
-        let insert = diesel::insert_into(deliveries::table).values(chunk);
-        on_backend!(conn, |c| insert.execute(c))?;
+    #[cfg(feature = "sqlite")]
+    if let Some(sqlite) = conn.sqlite() {
+        let mut inserted = 0;
+        for chunk in deliveries.rows().chunks(INSERT_CHUNK) {
+            inserted += diesel::insert_or_ignore_into(deliveries::table)
+                .values(chunk)
+                .execute(sqlite)?;
+        }
+        return Ok(inserted);
     }
-    Ok(())
+    unreachable!("a connection of a backend compiled in")
+}
+
+pub(crate) fn add_recipients(
+    conn: &mut Conn,
+    lease: Lease,
+    now: SystemTime,
+    change_id: i64,
+    recipients: Vec<Recipient>,
+    only_if_announced: bool,
+) -> Result<u64, StoreError> {
+    finish(conn.transaction(|conn| {
+        fence(conn, &lease)?;
+        let Some(change) = changes::table
+            .find(change_id)
+            .select(ChangeRow::as_select())
+            .get_result(conn)
+            .optional()?
+        else {
+            return Ok(0);
+        };
+        let is_current = current::table
+            .find(&change.family)
+            .select(current::change_id)
+            .get_result::<i64>(conn)
+            .optional()?
+            == Some(change_id);
+        if !is_current || change.kind != ChangeKind::Change.as_str() {
+            return Ok(0);
+        }
+        if only_if_announced {
+            let announced: bool = diesel::select(diesel::dsl::exists(
+                deliveries::table.filter(deliveries::change_id.eq(change_id)),
+            ))
+            .get_result(conn)?;
+            if !announced {
+                return Ok(0);
+            }
+        }
+        let mut seen = HashSet::new();
+        let distinct: Vec<&Recipient> =
+            recipients.iter().filter(|r| seen.insert(r.key())).collect();
+        let rows = NewDeliveries {
+            change_id,
+            family: &change.family,
+            change_kind: &change.kind,
+            address: &change.address,
+            url: &change.url,
+            state: DeliveryState::Pending.as_str(),
+            now_ms: to_ms(now),
+            emails: distinct.iter().map(|r| r.email()).collect(),
+            keys: distinct.iter().map(|r| r.key()).collect(),
+            names: distinct.iter().map(|r| r.name()).collect(),
+        };
+        let added = insert_deliveries(conn, &rows)? as i64;
+        if added > 0 {
+            diesel::update(changes::table.find(change_id))
+                .set(changes::deliveries.eq(changes::deliveries + added))
+                .execute(conn)?;
+        }
+        Ok(added as u64)
+    }))
 }
 
 pub(crate) fn history(conn: &mut Conn, limit: usize) -> Result<Vec<Change>, StoreError> {

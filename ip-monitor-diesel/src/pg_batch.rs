@@ -227,11 +227,12 @@ impl QueryFragment<Pg> for Batch {
     }
 }
 
-/// Insert one `pending` delivery row per recipient of change `change_id`, in the recipients'
-/// order (the order they are claimed in), with one statement of a fixed text whatever the
-/// number of recipients: the recipients go as three arrays, the columns all rows share as
-/// single values. A multi-row `VALUES` list costs the server a parse and a bind of fourteen
-/// parameters per row, each time (about 5 ms per 1,000 rows), before any row is written.
+/// Insert one `pending` delivery row per recipient of the change who has none for it yet,
+/// in the recipients' order (the order they are claimed in), with one statement of a fixed
+/// text whatever the number of recipients: the recipients go as three arrays, the columns
+/// all rows share as single values. A multi-row `VALUES` list costs the server a parse and
+/// a bind of fourteen parameters per row, each time (about 5 ms per 1,000 rows), before any
+/// row is written. How many rows were inserted.
 pub(crate) fn insert_deliveries(
     conn: &mut PgConnection,
     rows: &crate::model::NewDeliveries<'_>,
@@ -277,7 +278,10 @@ impl QueryFragment<Pg> for Insert<'_, '_> {
         out.push_bind_param::<Array<Text>, _>(&rows.keys)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Nullable<Text>>, _>(&rows.names)?;
-        out.push_sql(") WITH ORDINALITY AS r(email, email_key, name, n) ORDER BY r.n");
+        out.push_sql(
+            ") WITH ORDINALITY AS r(email, email_key, name, n) ORDER BY r.n \
+             ON CONFLICT (change_id, email_key) DO NOTHING",
+        );
         Ok(())
     }
 }

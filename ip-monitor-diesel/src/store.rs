@@ -376,6 +376,21 @@ impl StateStore for DieselStore {
             .await
     }
 
+    async fn add_recipients(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        change_id: i64,
+        recipients: &[Recipient],
+        only_if_announced: bool,
+    ) -> Result<u64, StoreError> {
+        let (lease, recipients) = (lease.clone(), recipients.to_vec());
+        self.run(move |c| {
+            ops::add_recipients(c, lease, now, change_id, recipients, only_if_announced)
+        })
+        .await
+    }
+
     async fn history(&self, limit: usize) -> Result<Vec<Change>, StoreError> {
         self.run(move |c| ops::history(c, limit)).await
     }

@@ -10,7 +10,7 @@ mod transport;
 
 pub use error::Error;
 pub use file::FileNotifier;
-pub use message::{MessageTemplate, MessageText, escape};
+pub use message::{Locale, MessageTemplate, MessageText, escape};
 pub use preview::{PreviewFiles, preview};
 pub use smtp::{Password, SmtpNotifier, SmtpNotifierBuilder, Tls};
 

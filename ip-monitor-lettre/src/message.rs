@@ -10,10 +10,71 @@ use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 
 use crate::error::Error;
 
-/// The configurable words of the message. `{name}` in [`greeting`](Self::greeting) is the
-/// recipient's name; everything is HTML-escaped where it is shown.
+/// A language the message's words come in.
+///
+/// ```
+/// use ip_monitor_lettre::{Locale, MessageText};
+/// let locale: Locale = "zh-CN".parse().unwrap();
+/// let text = MessageText::for_locale(locale);
+/// assert_eq!(text.lang, "zh-CN");
+/// assert_eq!(text.button, "打开应用");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum Locale {
+    /// English (`en`), the default.
+    #[default]
+    En,
+    /// Simplified Chinese (`zh-CN`).
+    ZhCn,
+}
+
+impl Locale {
+    /// Every locale, in order.
+    pub const ALL: [Locale; 2] = [Locale::En, Locale::ZhCn];
+
+    /// The language tag (BCP 47), as in the HTML `lang` attribute.
+    pub fn tag(self) -> &'static str {
+        match self {
+            Locale::En => "en",
+            Locale::ZhCn => "zh-CN",
+        }
+    }
+}
+
+impl fmt::Display for Locale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.tag())
+    }
+}
+
+impl std::str::FromStr for Locale {
+    type Err = Error;
+
+    /// A tag, in any case: `en` (also `en-US`, `en-GB`), `zh-CN` (also `zh`, `zh-Hans`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "en" | "en-us" | "en-gb" => Ok(Locale::En),
+            "zh-cn" | "zh" | "zh-hans" | "zh-hans-cn" => Ok(Locale::ZhCn),
+            _ => Err(Error::Config {
+                key: "locale",
+                message: format!(
+                    "{s:?} is not a known locale: {}",
+                    Locale::ALL.map(Locale::tag).join(", ")
+                ),
+            }),
+        }
+    }
+}
+
+/// The words of the message, all of them. `{name}` in [`greeting`](Self::greeting) is the
+/// recipient's name; everything is HTML-escaped where it is shown. Start from a locale's
+/// set ([`for_locale`](Self::for_locale); `Default` is English) and change what you want.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MessageText {
+    /// The language of the words, as the HTML `lang` attribute says it.
+    pub lang: String,
     /// Subject line.
     pub subject: String,
     /// First line when the recipient has a name; `{name}` is replaced by it.
@@ -30,24 +91,58 @@ pub struct MessageText {
     pub footer: String,
     /// Put before the subject, and said in the body, for test notices.
     pub test_marker: String,
+    /// The sentence after the test marker in a test notice's body.
+    pub test_notice: String,
+    /// The QR code's alternative text, for mail clients that do not show images.
+    pub qr_alt: String,
+}
+
+impl MessageText {
+    /// The full set of words of `locale`.
+    pub fn for_locale(locale: Locale) -> Self {
+        let s = str::to_owned;
+        match locale {
+            Locale::En => MessageText {
+                lang: s("en"),
+                subject: s("The server has a new address"),
+                greeting: s("Hello {name},"),
+                greeting_without_name: s("Hello,"),
+                intro: s(
+                    "The application has moved to a new address. Open it with the button \
+                     below, or scan the code with your phone's camera.",
+                ),
+                button: s("Open the application"),
+                scan_hint: s("Or scan this code with your phone:"),
+                footer: s(
+                    "This message was sent automatically because the server's address \
+                     changed. Bookmarks to the old address no longer work.",
+                ),
+                test_marker: s("[Test]"),
+                test_notice: s("This is a test message."),
+                qr_alt: s("QR code of the new address"),
+            },
+            Locale::ZhCn => MessageText {
+                lang: s("zh-CN"),
+                subject: s("服务器地址已变更"),
+                greeting: s("{name}，您好："),
+                greeting_without_name: s("您好："),
+                intro: s("应用已迁移到新的地址。请点击下方按钮打开，或用手机相机扫描二维码。"),
+                button: s("打开应用"),
+                scan_hint: s("或用手机扫描此二维码："),
+                footer: s(
+                    "此邮件由系统自动发送，因为服务器的地址已变更。指向旧地址的书签将无法再使用。",
+                ),
+                test_marker: s("[测试]"),
+                test_notice: s("这是一封测试邮件。"),
+                qr_alt: s("新地址的二维码"),
+            },
+        }
+    }
 }
 
 impl Default for MessageText {
     fn default() -> Self {
-        MessageText {
-            subject: "The server has a new address".to_owned(),
-            greeting: "Hello {name},".to_owned(),
-            greeting_without_name: "Hello,".to_owned(),
-            intro: "The application has moved to a new address. Open it with the button below, \
-                    or scan the code with your phone's camera."
-                .to_owned(),
-            button: "Open the application".to_owned(),
-            scan_hint: "Or scan this code with your phone:".to_owned(),
-            footer: "This message was sent automatically because the server's address changed. \
-                     Bookmarks to the old address no longer work."
-                .to_owned(),
-            test_marker: "[Test]".to_owned(),
-        }
+        MessageText::for_locale(Locale::En)
     }
 }
 
@@ -130,8 +225,8 @@ impl MessageTemplate {
         );
         if notice.test {
             text.push_str(&format!(
-                "{} This is a test message.\n\n",
-                self.text.test_marker
+                "{} {}\n\n",
+                self.text.test_marker, self.text.test_notice
             ));
         }
         text.push_str(&self.text.footer);
@@ -151,8 +246,9 @@ impl MessageTemplate {
     fn html_greeting(&self, notice: &Notice, recipient: &Recipient) -> String {
         let test = if notice.test {
             format!(
-                r#"<p style="margin:0 0 12px 0;font-weight:600;color:#b44d12;">{} This is a test message.</p>"#,
-                escape(&self.text.test_marker)
+                r#"<p style="margin:0 0 12px 0;font-weight:600;color:#b44d12;">{} {}</p>"#,
+                escape(&self.text.test_marker),
+                escape(&self.text.test_notice)
             )
         } else {
             String::new()
@@ -170,7 +266,7 @@ impl MessageTemplate {
         let e = escape;
         let head = format!(
             r##"<!DOCTYPE html>
-<html lang="en">
+<html lang="{lang}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -184,6 +280,7 @@ impl MessageTemplate {
 <tr><td style="padding:28px 28px 4px 28px;font-size:16px;line-height:24px;">
 "##,
             subject = e(&self.subject(notice)),
+            lang = e(&self.text.lang),
         );
         let tail = format!(
             r##"<p style="margin:0 0 20px 0;">{intro}</p>
@@ -209,7 +306,7 @@ impl MessageTemplate {
             button = e(&self.text.button),
             scan_hint = e(&self.text.scan_hint),
             image_src = e(image_src),
-            qr_alt = e(&format!("QR code: {}", self.text.button)),
+            qr_alt = e(&self.text.qr_alt),
             footer = e(&self.text.footer),
         );
         (head, tail)
@@ -372,5 +469,60 @@ mod tests {
             );
             assert!(text.contains("Content-Transfer-Encoding: quoted-printable"));
         }
+    }
+
+    /// A Simplified Chinese notice: every word of the locale, in the subject, the HTML (with
+    /// its `lang`) and the plain text, survives encoding; a word set on its own replaces the
+    /// locale's.
+    #[test]
+    fn a_chinese_notice_says_everything_in_chinese() {
+        let mut text = MessageText::for_locale("zh-CN".parse().unwrap());
+        text.footer = "运维组".to_owned();
+        let template = MessageTemplate::new("IP Monitor <noreply@example.com>")
+            .unwrap()
+            .text(text.clone());
+        let notice = Notice::new(
+            9,
+            "81.2.69.160".parse().unwrap(),
+            "http://81.2.69.160:8008/".into(),
+            SystemTime::now(),
+            true,
+        )
+        .unwrap();
+        let recipient = Recipient::new("li@example.com", Some("李雷")).unwrap();
+        let raw = template.build(&notice, &recipient).unwrap().formatted();
+        let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
+        assert_eq!(message.subject(), Some("[测试] 服务器地址已变更"));
+        let html = message.body_html(0).unwrap();
+        assert!(html.contains(r#"<html lang="zh-CN">"#), "{html}");
+        assert!(html.contains("李雷，您好："));
+        for word in [
+            &text.intro,
+            &text.button,
+            &text.scan_hint,
+            &text.test_notice,
+            &text.qr_alt,
+        ] {
+            assert!(html.contains(word.as_str()), "{word} in the HTML");
+        }
+        assert!(html.contains("运维组") && !html.contains("此邮件由系统自动发送"));
+        let plain = message.body_text(0).unwrap().replace("\r\n", "\n");
+        assert!(
+            plain.starts_with("李雷，您好：\n\n应用已迁移到新的地址。"),
+            "{plain}"
+        );
+        assert!(plain.contains("[测试] 这是一封测试邮件。"), "{plain}");
+        assert!(!html.contains("This is a test") && !plain.contains("This is a test"));
+    }
+
+    #[test]
+    fn locales_are_read_from_their_tags() {
+        for locale in Locale::ALL {
+            assert_eq!(locale.tag().parse::<Locale>().unwrap(), locale);
+            assert_eq!(MessageText::for_locale(locale).lang, locale.tag());
+        }
+        assert_eq!("ZH-cn".parse::<Locale>().unwrap(), Locale::ZhCn);
+        let err = "fr".parse::<Locale>().unwrap_err().to_string();
+        assert!(err.contains("\"fr\"") && err.contains("zh-CN"), "{err}");
     }
 }

@@ -11,7 +11,7 @@ use ip_monitor_core::{
     AnswerFormat, DeliveryPolicy, DnsIpSource, Family, HttpIpSource, IpSource,
     LocalInterfaceSource, MonitorConfig, SourceSet, Strategy, UrlTemplate,
 };
-use ip_monitor_lettre::{MessageTemplate, MessageText, Password, SmtpNotifier, Tls};
+use ip_monitor_lettre::{Locale, MessageTemplate, MessageText, Password, SmtpNotifier, Tls};
 use serde::Deserialize;
 
 /// The default configuration file.
@@ -47,6 +47,7 @@ struct FileConfig {
     service_url: Option<String>,
     families: Option<Vec<String>>,
     notify_on_first: Option<bool>,
+    notify_new_recipients: Option<bool>,
     confirmations: Option<u32>,
     #[serde(with = "humantime_serde")]
     control_poll: Option<Duration>,
@@ -156,6 +157,7 @@ impl fmt::Debug for SmtpConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct EmailConfig {
+    locale: Option<String>,
     subject: Option<String>,
     from: Option<String>,
     reply_to: Option<String>,
@@ -166,6 +168,8 @@ struct EmailConfig {
     scan_hint: Option<String>,
     footer: Option<String>,
     test_marker: Option<String>,
+    test_notice: Option<String>,
+    qr_alt: Option<String>,
 }
 
 /// Who is told.
@@ -289,6 +293,7 @@ impl Settings {
             probe_interval: f.probe_interval.unwrap_or(d.probe_interval),
             service_url: f.service_url.unwrap_or(d.service_url.clone()),
             notify_on_first: f.notify_on_first.unwrap_or(d.notify_on_first),
+            notify_new_recipients: f.notify_new_recipients.unwrap_or(d.notify_new_recipients),
             confirmations: f.confirmations.unwrap_or(d.confirmations),
             control_poll: f.control_poll.unwrap_or(d.control_poll),
             heartbeat: f.heartbeat.unwrap_or(d.heartbeat),
@@ -356,19 +361,30 @@ impl Settings {
         };
 
         let email = f.email.unwrap_or_default();
-        let dt = MessageText::default();
-        let text = MessageText {
-            subject: email.subject.unwrap_or(dt.subject),
-            greeting: email.greeting.unwrap_or(dt.greeting),
-            greeting_without_name: email
-                .greeting_without_name
-                .unwrap_or(dt.greeting_without_name),
-            intro: email.intro.unwrap_or(dt.intro),
-            button: email.button.unwrap_or(dt.button),
-            scan_hint: email.scan_hint.unwrap_or(dt.scan_hint),
-            footer: email.footer.unwrap_or(dt.footer),
-            test_marker: email.test_marker.unwrap_or(dt.test_marker),
+        let locale: Locale = match &email.locale {
+            Some(tag) => tag
+                .parse()
+                .map_err(|e: ip_monitor_lettre::Error| err("email.locale", e.to_string()))?,
+            None => Locale::default(),
         };
+        // The locale's words, then each key set in [email] in their place.
+        let mut text = MessageText::for_locale(locale);
+        for (value, slot) in [
+            (email.subject, &mut text.subject),
+            (email.greeting, &mut text.greeting),
+            (email.greeting_without_name, &mut text.greeting_without_name),
+            (email.intro, &mut text.intro),
+            (email.button, &mut text.button),
+            (email.scan_hint, &mut text.scan_hint),
+            (email.footer, &mut text.footer),
+            (email.test_marker, &mut text.test_marker),
+            (email.test_notice, &mut text.test_notice),
+            (email.qr_alt, &mut text.qr_alt),
+        ] {
+            if let Some(value) = value {
+                *slot = value;
+            }
+        }
         let smtp_from = f.smtp.as_ref().and_then(|s| s.from.clone());
         let from_key = if smtp_from.is_some() {
             "smtp.from"
@@ -775,6 +791,31 @@ mod example_file {
         assert!(
             matches!(&s.recipients, super::RecipientsSetting::Static(list) if list.is_empty()),
             "nobody until [recipients] is set (no query over a table that is not there)"
+        );
+    }
+}
+
+#[cfg(test)]
+mod email_words {
+    use super::Settings;
+
+    #[test]
+    fn the_locale_gives_the_words_and_each_key_overrides_one() {
+        let s = Settings::parse(
+            "t.toml",
+            "[email]\nlocale = \"zh-CN\"\nbutton = \"进入系统\"\n",
+        )
+        .unwrap();
+        let text = &s.template.text;
+        assert_eq!(text.lang, "zh-CN");
+        assert_eq!(text.button, "进入系统");
+        assert_eq!(text.subject, "服务器地址已变更");
+        let err = Settings::parse("t.toml", "[email]\nlocale = \"klingon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("email.locale") && err.contains("klingon"),
+            "{err}"
         );
     }
 }

@@ -624,3 +624,54 @@ async fn the_log_file_holds_what_stderr_shows() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("log.rotate"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_who_join_later_get_the_current_url_once() {
+    let env = Env::new().await;
+    env.ok(&["check"]);
+    assert_eq!(
+        env.recipients_of_messages(),
+        ["ana@example.com", "ben@example.com"]
+    );
+    // A new member, and a locked one unlocked: both became active after the notice.
+    let db = format!("sqlite://{}", env.dir.path().join("app.db").display());
+    ip_monitor_testkit::sql::exec(
+        &db,
+        "INSERT INTO staff (email, name) VALUES ('cy@example.com', 'Cy');
+         UPDATE staff SET is_lock = false WHERE email = 'locked@example.com';",
+    );
+    let out = env.ok(&["check"]);
+    assert!(out.contains("unchanged"), "{out}");
+    assert_eq!(
+        env.recipients_of_messages(),
+        [
+            "ana@example.com",
+            "ben@example.com",
+            "cy@example.com",
+            "locked@example.com"
+        ],
+        "the two who became active get it, nobody else again"
+    );
+    for m in &env.smtp.messages()[2..] {
+        assert_eq!(qr_of(&m.data), "http://81.2.69.160:8008/");
+    }
+    // Once: the next check sends nothing.
+    env.ok(&["check"]);
+    assert_eq!(env.smtp.messages().len(), 4);
+    let history = env.json(&["history", "--json"]);
+    assert_eq!(history[0]["deliveries"], 4, "{history}");
+
+    // Turned off: a newcomer waits for the next change.
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        format!("notify_new_recipients = false\n{config}"),
+    )
+    .unwrap();
+    ip_monitor_testkit::sql::exec(
+        &db,
+        "INSERT INTO staff (email, name) VALUES ('dee@example.com', 'Dee');",
+    );
+    env.ok(&["check"]);
+    assert_eq!(env.smtp.messages().len(), 4);
+}

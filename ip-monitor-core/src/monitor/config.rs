@@ -20,6 +20,9 @@ pub struct MonitorConfig {
     pub service_url: String,
     /// Notify on the first address ever seen (default true).
     pub notify_on_first: bool,
+    /// At each full check that finds the address unchanged, give its notice to recipients
+    /// who became active since it was recorded, once each (default true).
+    pub notify_new_recipients: bool,
     /// Consecutive agreeing checks before a new address counts (default 1).
     pub confirmations: u32,
     /// How often the desired state (running / paused) is read (default 5 s).
@@ -42,6 +45,7 @@ impl Default for MonitorConfig {
             probe_interval: Duration::from_secs(60),
             service_url: "http://{ip}:8008/".to_owned(),
             notify_on_first: true,
+            notify_new_recipients: true,
             confirmations: 1,
             control_poll: Duration::from_secs(5),
             heartbeat: Duration::from_secs(10),

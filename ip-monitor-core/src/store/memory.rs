@@ -188,6 +188,68 @@ impl StateStore for MemoryStore {
         Ok(recorded)
     }
 
+    async fn add_recipients(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        change_id: i64,
+        recipients: &[Recipient],
+        only_if_announced: bool,
+    ) -> Result<u64, StoreError> {
+        let mut inner = self.fenced(lease)?;
+        let Some(change) = inner.changes.get(&change_id).cloned() else {
+            return Ok(0);
+        };
+        let current = inner
+            .current
+            .get(&change.family)
+            .is_some_and(|c| c.change_id == change_id);
+        if !current || change.kind != ChangeKind::Change {
+            return Ok(0);
+        }
+        let mut told: HashSet<String> = inner
+            .deliveries
+            .values()
+            .filter(|d| d.change_id == change_id)
+            .map(|d| d.recipient.key())
+            .collect();
+        if only_if_announced && told.is_empty() {
+            return Ok(0);
+        }
+        let mut added = 0;
+        for r in recipients {
+            if !told.insert(r.key()) {
+                continue;
+            }
+            inner.next_delivery += 1;
+            let did = inner.next_delivery;
+            inner.due.insert((now, did));
+            inner.deliveries.insert(
+                did,
+                Delivery {
+                    id: did,
+                    change_id,
+                    address: change.address,
+                    url: change.url.clone(),
+                    kind: change.kind,
+                    recipient: r.clone(),
+                    state: DeliveryState::Pending,
+                    attempts: 0,
+                    created_at: now,
+                    next_attempt_at: now,
+                    last_error: None,
+                    sent_at: None,
+                    fence: None,
+                },
+            );
+            added += 1;
+        }
+        if let Some(c) = inner.changes.get_mut(&change_id) {
+            c.deliveries += added;
+        }
+        Ok(added)
+    }
+
     async fn history(&self, limit: usize) -> Result<Vec<Change>, StoreError> {
         Ok(self
             .lock()

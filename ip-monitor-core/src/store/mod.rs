@@ -488,6 +488,23 @@ pub trait StateStore: Send + Sync + Debug {
         recipients: &[Recipient],
     ) -> Result<Change, StoreError>;
 
+    /// Under `lease`, tell the current address to recipients who became active after it was
+    /// recorded: for change `change_id`, while it is still its family's current change,
+    /// create a pending delivery due at `now` for each distinct recipient in `recipients`
+    /// who has none for that change yet — in any state: a sent, failed or superseded
+    /// delivery counts as told — and add them to the change's count. With
+    /// `only_if_announced`, a change without any delivery (recorded without telling anyone,
+    /// as the first address is when `notify_on_first` is off) gets none. Returns how many
+    /// deliveries were created.
+    async fn add_recipients(
+        &self,
+        lease: &Lease,
+        now: SystemTime,
+        change_id: i64,
+        recipients: &[Recipient],
+        only_if_announced: bool,
+    ) -> Result<u64, StoreError>;
+
     /// Recorded changes, newest first.
     async fn history(&self, limit: usize) -> Result<Vec<Change>, StoreError>;
 
@@ -606,6 +623,18 @@ macro_rules! forward_state_store {
                 recipients: &[Recipient],
             ) -> Result<Change, StoreError> {
                 (**self).record_change(lease, now, change, recipients).await
+            }
+            async fn add_recipients(
+                &self,
+                lease: &Lease,
+                now: SystemTime,
+                change_id: i64,
+                recipients: &[Recipient],
+                only_if_announced: bool,
+            ) -> Result<u64, StoreError> {
+                (**self)
+                    .add_recipients(lease, now, change_id, recipients, only_if_announced)
+                    .await
             }
             async fn history(&self, limit: usize) -> Result<Vec<Change>, StoreError> {
                 (**self).history(limit).await

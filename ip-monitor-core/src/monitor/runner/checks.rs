@@ -10,7 +10,7 @@ use crate::address::Family;
 use crate::error::{Error, Result};
 use crate::monitor::{CheckReport, Event};
 use crate::recipients::RecipientList;
-use crate::store::{Change, ChangeKind, NewChange, SourceStatus, StoreError};
+use crate::store::{Change, ChangeKind, CurrentAddress, NewChange, SourceStatus, StoreError};
 
 impl Runner {
     pub(super) async fn check_now(&mut self) -> Result<Vec<CheckReport>> {
@@ -106,11 +106,27 @@ impl Runner {
         report: &mut CheckReport,
     ) -> Result<()> {
         let family = self.families[index].family;
-        let current = self.shared.store.current(family).await?.map(|c| c.address);
+        let known = self.shared.store.current(family).await?;
+        let current = known.as_ref().map(|c| c.address);
         self.families[index].current = current;
         report.previous = current;
-        if current == Some(address) {
+        if let Some(known) = known.filter(|c| c.address == address) {
             self.families[index].candidate = None;
+            if self.shared.config.notify_new_recipients {
+                // The check itself succeeded: a failure here is logged, and tried again at
+                // the next full check.
+                match self.tell_new_recipients(&known).await {
+                    Err(Error::Store(StoreError::LeaseLost)) => {
+                        return Err(Error::Store(StoreError::LeaseLost));
+                    }
+                    Err(e) => tracing::warn!(
+                        %family,
+                        error = %e,
+                        "could not give the current address to new recipients"
+                    ),
+                    Ok(()) => {}
+                }
+            }
             return Ok(());
         }
         let needed = self.shared.config.confirmations;
@@ -155,6 +171,39 @@ impl Runner {
         self.emit(Event::Changed(change.clone()));
         report.change = Some(change);
         report.rejected_recipients = recipients.rejected;
+        Ok(())
+    }
+
+    /// Give the current address's notice to recipients who became active since it was
+    /// recorded (each once: whoever has a delivery of it, in any state, is left alone).
+    async fn tell_new_recipients(&mut self, current: &CurrentAddress) -> Result<()> {
+        let lease = self
+            .lease
+            .held()
+            .cloned()
+            .ok_or(Error::NotLeader { holder: None })?;
+        let recipients = self.active_recipients().await?;
+        let added = self
+            .shared
+            .store
+            .add_recipients(
+                &lease,
+                self.shared.clock.now(),
+                current.change_id,
+                &recipients.valid,
+                // The first address recorded without telling anyone stays untold.
+                !self.shared.config.notify_on_first,
+            )
+            .await?;
+        if added > 0 {
+            tracing::info!(
+                family = %current.family,
+                address = %current.address,
+                added,
+                "the current address goes to recipients who became active since it was announced"
+            );
+            self.outbox.pump_now();
+        }
         Ok(())
     }
 
