@@ -578,7 +578,42 @@ fn parse_addr(key: &'static str, value: &str) -> Result<SocketAddr, (&'static st
     })
 }
 
+/// A key set in a `[[sources.list]]` entry that its kind does not use: an error naming it,
+/// not a setting silently ignored (`server` on an HTTP source, `url` on a DNS one).
+fn check_keys_of_kind(e: &SourceEntry) -> Result<(), (&'static str, String)> {
+    let set = [
+        ("url", e.url.is_some()),
+        ("ca_file", e.ca_file.is_some()),
+        ("allow_non_global", e.allow_non_global),
+        ("provider", e.provider.is_some()),
+        ("server", e.server.is_some()),
+        ("server_v6", e.server_v6.is_some()),
+        ("target", e.target.is_some()),
+        ("target_v6", e.target_v6.is_some()),
+        ("name", e.name.is_some()),
+    ];
+    let used: &[&str] = match e.kind.as_str() {
+        "http" | "cloudflare-trace" => &["url", "ca_file", "allow_non_global", "name"],
+        "dns" => &["provider", "server", "server_v6", "name"],
+        "local" => &["target", "target_v6"],
+        // An unknown kind is reported as such.
+        _ => return Ok(()),
+    };
+    match set.iter().find(|(key, on)| *on && !used.contains(key)) {
+        Some((key, _)) => Err((
+            key,
+            format!(
+                "not a key of kind = {:?} (its keys: {})",
+                e.kind,
+                used.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn source(e: &SourceEntry) -> Result<Arc<dyn IpSource>, (&'static str, String)> {
+    check_keys_of_kind(e)?;
     let build = |b: ip_monitor_core::source::HttpIpSourceBuilder| {
         let mut b = match &e.name {
             Some(n) => b.name(n.clone()),
@@ -716,6 +751,18 @@ mod tests {
             (
                 "[[sources.list]]\nkind = \"dns\"\nprovider = \"google\"\nserver = \"nope\"",
                 "sources.list[0].server",
+            ),
+            (
+                "[[sources.list]]\nkind = \"http\"\nurl = \"https://example.com/\"\nserver = \"127.0.0.1:53\"",
+                "sources.list[0].server",
+            ),
+            (
+                "[[sources.list]]\nkind = \"dns\"\nprovider = \"google\"\nurl = \"https://example.com/\"",
+                "sources.list[0].url",
+            ),
+            (
+                "[[sources.list]]\nkind = \"local\"\nallow_non_global = true",
+                "sources.list[0].allow_non_global",
             ),
             ("[smtp]\nport = 25", "smtp.host"),
             (
