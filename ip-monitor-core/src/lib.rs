@@ -9,6 +9,7 @@ pub mod monitor;
 pub mod notice;
 pub mod notify;
 pub mod recipients;
+pub mod report;
 pub mod source;
 pub mod store;
 #[cfg(feature = "testing")]
@@ -28,6 +29,7 @@ pub use notify::{FailureKind, Notifier, NotifyError, RecordingNotifier, SendPerm
 pub use recipients::{
     InvalidRecipient, Recipient, RecipientList, Recipients, RecipientsError, StaticRecipients,
 };
+pub use report::{InstanceReport, OverallState, StatusReport};
 #[cfg(feature = "http")]
 pub use source::{AnswerFormat, HttpIpSource};
 #[cfg(feature = "dns")]

@@ -821,8 +821,8 @@ pub mod embedded {
         };
         let status: Value = serde_json::from_str(&status).unwrap();
         assert!(
-            status["instance"]["holder"]["pid"].as_u64().is_some(),
-            "{status}"
+            matches!(status["state"].as_str(), Some("running" | "never-started")),
+            "the store's report: {status}"
         );
 
         let (code, body) = http(port, "POST", "/ip-monitor/check").unwrap();
@@ -835,8 +835,10 @@ pub mod embedded {
             let (_, body) = http(port, "GET", "/ip-monitor/status").unwrap();
             let status: Value = serde_json::from_str(&body).unwrap();
             if status["deliveries"]["sent"] == 2 {
-                assert_eq!(status["instance"]["leader"], true);
-                assert_eq!(status["instance"]["current"][0], "81.2.69.160");
+                assert_eq!(status["state"], "running", "{status}");
+                assert_eq!(status["leader"]["pid"], child.id(), "{status}");
+                assert_eq!(status["current"]["v4"]["address"], "81.2.69.160");
+                assert_eq!(status["instances"][0]["leader"], true);
                 break;
             }
             assert!(

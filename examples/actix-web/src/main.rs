@@ -9,12 +9,14 @@
 //! `IP_MONITOR_OUTBOX` (where messages are written as .eml files; default `outbox`).
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use actix_web::{App, HttpResponse, HttpServer, get, post, web};
-use ip_monitor_core::{HttpIpSource, IpSource, Monitor, MonitorHandle, SourceSet, StateStore};
+use ip_monitor_core::{
+    HttpIpSource, IpSource, Monitor, MonitorConfig, MonitorHandle, SourceSet, StatusReport,
+};
 use ip_monitor_diesel::{DieselRecipients, DieselStore};
 use ip_monitor_lettre::{FileNotifier, MessageTemplate};
-use serde_json::{Value, json};
 
 struct Shared {
     monitor: MonitorHandle,
@@ -36,31 +38,21 @@ fn sources() -> Result<SourceSet, Box<dyn std::error::Error>> {
     Ok(SourceSet::new(list))
 }
 
+/// The monitors on the application's database, as `ip-monitor status --json` shows them.
 #[get("/ip-monitor/status")]
 async fn status(shared: web::Data<Shared>) -> HttpResponse {
-    match shared.store.delivery_counts().await {
-        Ok(counts) => HttpResponse::Ok()
-            .json(json!({ "instance": shared.monitor.status(), "deliveries": counts })),
+    let ttl = MonitorConfig::default().effective_lease_ttl();
+    match StatusReport::read(&shared.store, ttl, SystemTime::now()).await {
+        Ok(report) => HttpResponse::Ok().json(report),
         Err(e) => HttpResponse::ServiceUnavailable().body(e.to_string()),
     }
 }
 
+/// One check now, as `ip-monitor check --json` shows it.
 #[post("/ip-monitor/check")]
 async fn check(shared: web::Data<Shared>) -> HttpResponse {
     match shared.monitor.check_now().await {
-        Ok(reports) => HttpResponse::Ok().json(Value::Array(
-            reports
-                .iter()
-                .map(|r| {
-                    json!({
-                        "family": r.outcome.family,
-                        "address": r.outcome.result.as_ref().ok(),
-                        "changed": r.change.is_some(),
-                        "error": r.error.as_ref().map(ToString::to_string),
-                    })
-                })
-                .collect(),
-        )),
+        Ok(reports) => HttpResponse::Ok().json(reports),
         Err(e) => HttpResponse::Conflict().body(e.to_string()),
     }
 }

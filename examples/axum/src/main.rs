@@ -11,17 +11,18 @@
 //! `APP_IP_MONITOR=off` (the same server without the monitor, to measure what it costs).
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use ip_monitor_core::{
-    DnsIpSource, HttpIpSource, IpSource, Monitor, MonitorHandle, SourceSet, StateStore,
+    CheckReport, DnsIpSource, HttpIpSource, IpSource, Monitor, MonitorConfig, MonitorHandle,
+    SourceSet, StatusReport,
 };
 use ip_monitor_diesel::{DieselRecipients, DieselStore};
 use ip_monitor_lettre::{FileNotifier, MessageTemplate};
-use serde_json::{Value, json};
 
 #[derive(Clone)]
 struct App {
@@ -68,36 +69,22 @@ fn sources() -> Result<SourceSet, Box<dyn std::error::Error>> {
     Ok(SourceSet::new(sources))
 }
 
-async fn status(State(app): State<App>) -> Result<Json<Value>, (StatusCode, String)> {
-    let counts = app
-        .store
-        .delivery_counts()
+/// The monitors on the application's database, as `ip-monitor status --json` shows them.
+async fn status(State(app): State<App>) -> Result<Json<StatusReport>, (StatusCode, String)> {
+    let ttl = MonitorConfig::default().effective_lease_ttl();
+    StatusReport::read(&app.store, ttl, SystemTime::now())
         .await
-        .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-    Ok(Json(
-        json!({ "instance": app.monitor()?.status(), "deliveries": counts }),
-    ))
+        .map(Json)
+        .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
 }
 
-async fn check(State(app): State<App>) -> Result<Json<Value>, (StatusCode, String)> {
-    let reports = app
-        .monitor()?
+/// One check now, as `ip-monitor check --json` shows it.
+async fn check(State(app): State<App>) -> Result<Json<Vec<CheckReport>>, (StatusCode, String)> {
+    app.monitor()?
         .check_now()
         .await
-        .map_err(|e| (StatusCode::CONFLICT, e.to_string()))?;
-    Ok(Json(Value::Array(
-        reports
-            .iter()
-            .map(|r| {
-                json!({
-                    "family": r.outcome.family,
-                    "address": r.outcome.result.as_ref().ok(),
-                    "changed": r.change.is_some(),
-                    "error": r.error.as_ref().map(ToString::to_string),
-                })
-            })
-            .collect(),
-    )))
+        .map(Json)
+        .map_err(|e| (StatusCode::CONFLICT, e.to_string()))
 }
 
 async fn shutdown_signal() {

@@ -43,9 +43,14 @@ struct Open {
     day: String,
 }
 
-/// Today's date in UTC, `YYYY-MM-DD`.
+/// The date of `t` in UTC, `YYYY-MM-DD`.
+fn utc_date(t: SystemTime) -> String {
+    ip_monitor_core::report::rfc3339(t)[..10].to_owned()
+}
+
+/// Today's date in UTC.
 fn utc_today() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string()[..10].to_owned()
+    utc_date(SystemTime::now())
 }
 
 impl LogFile {
@@ -67,7 +72,7 @@ impl LogFile {
         let size = file.metadata()?.len();
         // A file left by an earlier day is rotated at the first line written today.
         let day = match file.metadata()?.modified() {
-            Ok(t) if size > 0 => humantime::format_rfc3339_seconds(t).to_string()[..10].to_owned(),
+            Ok(t) if size > 0 => utc_date(t),
             _ => today(),
         };
         Ok(LogFile {

@@ -8,13 +8,12 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use ip_monitor_core::{
-    CheckReport, DeliveryState, DesiredState, Error as CoreError, Event, Family, InstanceStatus,
-    Monitor, Notice, Notifier, Recipient, RecipientList, Recipients, RunState, StateStore,
-    StaticRecipients,
+    CheckReport, DeliveryState, DesiredState, Error as CoreError, Event, Monitor, Notice, Notifier,
+    Recipient, RecipientList, Recipients, StateStore, StaticRecipients, StatusReport,
 };
 use ip_monitor_diesel::{DieselRecipients, DieselStore};
 use ip_monitor_lettre::FileNotifier;
@@ -329,11 +328,7 @@ fn warn_if_nobody(list: &RecipientList) {
 }
 
 fn time(t: SystemTime) -> String {
-    humantime::format_rfc3339_seconds(t).to_string()
-}
-
-fn opt_time(t: Option<SystemTime>) -> Value {
-    t.map_or(Value::Null, |t| Value::String(time(t)))
+    ip_monitor_core::report::rfc3339(t)
 }
 
 fn print_json(v: &Value) {
@@ -433,39 +428,6 @@ async fn set_desired(s: &Settings, state: DesiredState) -> Outcome {
     Ok(())
 }
 
-/// The overall state from the status rows: `never-started`, `stopped`, `stale`, or the
-/// state of the live instance (the leader's when there is one).
-fn overall_state<'a>(
-    rows: &'a [InstanceStatus],
-    leader_id: Option<&str>,
-    now: SystemTime,
-    ttl: Duration,
-) -> (&'static str, Option<&'a InstanceStatus>) {
-    let live = |r: &&InstanceStatus| {
-        r.state != RunState::Stopped
-            && now
-                .duration_since(r.heartbeat_at)
-                .map_or(true, |age| age <= ttl)
-    };
-    let main = leader_id
-        .and_then(|id| rows.iter().find(|r| r.holder.id == id))
-        .or_else(|| rows.iter().find(live))
-        .or(rows.first());
-    let Some(row) = main else {
-        return ("never-started", None);
-    };
-    let state = if !live(&row) {
-        if row.state == RunState::Stopped {
-            "stopped"
-        } else {
-            "stale"
-        }
-    } else {
-        row.state.as_str()
-    };
-    (state, Some(row))
-}
-
 /// The SQLite file of the store, when the store is one and its file does not exist yet.
 fn missing_store_file(s: &Settings) -> Option<&str> {
     let url = s.store_url.trim();
@@ -489,93 +451,38 @@ async fn existing_store(s: &Settings) -> Result<DieselStore, Failure> {
 
 async fn status(s: &Settings, as_json: bool) -> Outcome {
     let store = existing_store(s).await?;
-    let now = SystemTime::now();
-    let ttl = s.monitor.effective_lease_ttl();
-    let rows = store.instances().await?;
-    let lease = store.lease().await?;
-    let desired = store.desired_state().await?;
-    let counts = store.delivery_counts().await?;
-    let mut current = Vec::new();
-    for family in [Family::V4, Family::V6] {
-        if let Some(c) = store.current(family).await? {
-            current.push(c);
-        }
-    }
-    let (state, main) = overall_state(
-        &rows,
-        lease.as_ref().map(|l| l.holder.id.as_str()),
-        now,
-        ttl,
-    );
+    let report =
+        StatusReport::read(&store, s.monitor.effective_lease_ttl(), SystemTime::now()).await?;
     if as_json {
-        let instances: Vec<Value> = rows
-            .iter()
-            .map(|r| {
-                let stale = r.state != RunState::Stopped
-                    && now.duration_since(r.heartbeat_at).is_ok_and(|a| a > ttl);
-                json!({
-                    "id": r.holder.id, "host": r.holder.host, "pid": r.holder.pid,
-                    "state": if stale { "stale" } else { r.state.as_str() },
-                    "leader": lease.as_ref().is_some_and(|l| l.holder.id == r.holder.id),
-                    "started_at": time(r.started_at), "heartbeat_at": time(r.heartbeat_at),
-                })
-            })
-            .collect();
-        let mut cur = serde_json::Map::new();
-        for c in &current {
-            cur.insert(
-                c.family.as_str().to_owned(),
-                json!({"address": c.address, "since": time(c.since), "change_id": c.change_id}),
-            );
-        }
-        let sources: Vec<Value> = main
-            .map(|m| {
-                m.sources
-                    .iter()
-                    .map(|src| {
-                        json!({"name": src.name, "family": src.family, "answer": src.answer, "error": src.error,
-                               "latency_ms": src.latency_ms, "at": time(src.at)})
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        print_json(&json!({
-            "state": state,
-            "desired": desired.as_str(),
-            "leader": lease.as_ref().map(|l| json!({"id": l.holder.id, "host": l.holder.host, "pid": l.holder.pid, "fence": l.fence, "expires_at": time(l.expires_at)})),
-            "instances": instances,
-            "current": cur,
-            "last_check": opt_time(main.and_then(|m| m.last_check_at)),
-            "next_check": opt_time(main.and_then(|m| m.next_check_at)),
-            "last_error": main.and_then(|m| m.last_error.clone()),
-            "delivery_error": main.and_then(|m| m.delivery_error.clone()),
-            "sources": sources,
-            "deliveries": {"pending": counts.pending, "in_flight": counts.in_flight, "sent": counts.sent, "failed": counts.failed, "superseded": counts.superseded},
-        }));
+        print_json(&serde_json::to_value(&report).expect("JSON"));
         return Ok(());
     }
-    println!("state:       {state} (desired: {})", desired.as_str());
-    match &lease {
+    println!(
+        "state:       {} (desired: {})",
+        report.state,
+        report.desired.as_str()
+    );
+    match &report.leader {
         Some(l) => println!(
             "leader:      {} on {} (pid {})",
             l.holder.id, l.holder.host, l.holder.pid
         ),
         None => println!("leader:      none"),
     }
-    for r in &rows {
+    for i in &report.instances {
         println!(
             "instance:    {} on {} (pid {}): {}, heartbeat {}",
-            r.holder.id,
-            r.holder.host,
-            r.holder.pid,
-            r.state.as_str(),
-            time(r.heartbeat_at)
+            i.holder.id,
+            i.holder.host,
+            i.holder.pid,
+            i.state,
+            time(i.heartbeat_at)
         );
     }
-    if current.is_empty() {
+    if report.current.is_empty() {
         println!("current:     none recorded yet");
     }
-    for c in &current {
+    for c in &report.current {
         println!(
             "current:     {} {} (since {})",
             c.family,
@@ -583,7 +490,7 @@ async fn status(s: &Settings, as_json: bool) -> Outcome {
             time(c.since)
         );
     }
-    if let Some(m) = main {
+    if let Some(m) = &report.main {
         println!(
             "last check:  {}",
             m.last_check_at.map_or("never".to_owned(), time)
@@ -612,6 +519,7 @@ async fn status(s: &Settings, as_json: bool) -> Outcome {
             );
         }
     }
+    let counts = report.deliveries;
     println!(
         "deliveries:  pending {}, in flight {}, sent {}, failed {}, superseded {}",
         counts.pending, counts.in_flight, counts.sent, counts.failed, counts.superseded
@@ -620,22 +528,7 @@ async fn status(s: &Settings, as_json: bool) -> Outcome {
 }
 
 fn report_json(r: &CheckReport) -> Value {
-    json!({
-        "family": r.outcome.family,
-        "address": r.outcome.result.as_ref().ok(),
-        "previous": r.previous,
-        "changed": r.change.is_some(),
-        "change": r.change.as_ref().map(|c| json!({"id": c.id, "url": c.url, "deliveries": c.deliveries})),
-        "confirming": r.confirming.map(|(seen, needed)| json!({"seen": seen, "needed": needed})),
-        "error": r.error.as_ref().map(ToString::to_string),
-        "elapsed_ms": r.outcome.elapsed.as_millis() as u64,
-        "sources": r.outcome.reports.iter().map(|src| json!({
-            "name": src.source,
-            "answer": src.result.as_ref().and_then(|x| x.as_ref().ok()),
-            "error": match &src.result { Some(Err(e)) => Some(e.to_string()), Some(Ok(_)) => None, None => Some("not awaited".to_owned()) },
-            "latency_ms": src.latency.map(|l| l.as_millis() as u64),
-        })).collect::<Vec<_>>(),
-    })
+    serde_json::to_value(r).expect("JSON")
 }
 
 async fn check(s: &Settings, as_json: bool) -> Outcome {
