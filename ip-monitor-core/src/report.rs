@@ -99,6 +99,19 @@ pub struct StatusReport {
 impl StatusReport {
     /// Read the report from `store`; instances whose heartbeat is older than `lease_ttl` at
     /// `now` are stale.
+    ///
+    /// ```
+    /// use std::time::SystemTime;
+    /// use ip_monitor_core::{MemoryStore, MonitorConfig, OverallState, StatusReport};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), ip_monitor_core::StoreError> {
+    /// let store = MemoryStore::new();
+    /// let ttl = MonitorConfig::default().effective_lease_ttl();
+    /// let report = StatusReport::read(&store, ttl, SystemTime::now()).await?;
+    /// assert_eq!(report.state, OverallState::NeverStarted);
+    /// assert!(report.leader.is_none() && report.current.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub async fn read(
         store: &dyn StateStore,
         lease_ttl: Duration,
@@ -155,6 +168,12 @@ impl StatusReport {
 }
 
 /// `t` in RFC 3339, UTC, to the second: `2026-11-26T16:03:16Z` (times before 1970 as 1970).
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// let t = UNIX_EPOCH + Duration::from_secs(951_782_400);
+/// assert_eq!(ip_monitor_core::report::rfc3339(t), "2000-02-29T00:00:00Z");
+/// ```
 pub fn rfc3339(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
