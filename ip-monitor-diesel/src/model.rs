@@ -154,7 +154,7 @@ pub(crate) struct NewDeliveryRow<'a> {
     pub(crate) next_attempt_at_ms: i64,
 }
 
-/// A change's delivery rows, by column: what the rows share once, what differs per
+/// A change's pending delivery rows, by column: what the rows share once, what differs per
 /// recipient as lists in the recipients' order.
 pub(crate) struct NewDeliveries<'a> {
     pub(crate) change_id: i64,
@@ -162,7 +162,6 @@ pub(crate) struct NewDeliveries<'a> {
     pub(crate) change_kind: &'a str,
     pub(crate) address: &'a str,
     pub(crate) url: &'a str,
-    pub(crate) state: &'a str,
     pub(crate) now_ms: i64,
     pub(crate) emails: Vec<&'a str>,
     pub(crate) keys: Vec<String>,
@@ -186,7 +185,7 @@ impl NewDeliveries<'_> {
                 email,
                 email_key: key,
                 name: *name,
-                state: self.state,
+                state: DeliveryState::Pending.as_str(),
                 attempts: 0,
                 created_at_ms: self.now_ms,
                 next_attempt_at_ms: self.now_ms,

@@ -133,9 +133,7 @@ pub(crate) fn record_change(
         let now_ms = to_ms(now);
         let family = change.family.as_str();
         let kind = change.kind.as_str();
-        let mut seen = HashSet::new();
-        let distinct: Vec<&Recipient> =
-            recipients.iter().filter(|r| seen.insert(r.key())).collect();
+        let distinct = distinct(&recipients);
         if change.kind == ChangeKind::Change {
             diesel::update(deliveries::table)
                 .filter(deliveries::family.eq(family))
@@ -179,27 +177,37 @@ pub(crate) fn record_change(
                     .execute(conn)?;
             }
         }
-        let deliveries = NewDeliveries {
-            change_id: row.id,
-            family,
-            change_kind: kind,
-            address: &row.address,
-            url: &change.url,
-            state: DeliveryState::Pending.as_str(),
-            now_ms,
-            emails: distinct.iter().map(|r| r.email()).collect(),
-            keys: distinct.iter().map(|r| r.key()).collect(),
-            names: distinct.iter().map(|r| r.name()).collect(),
-        };
-        insert_deliveries(conn, &deliveries)?;
+        insert_pending(conn, &row, now_ms, &distinct)?;
         Ok(row.into_change()?)
     }))
 }
 
-/// A change's delivery rows, skipping recipients who already have one for it: on
-/// PostgreSQL one statement of arrays, on SQLite multi-row inserts of up to
-/// [`INSERT_CHUNK`] rows. How many rows were inserted.
-fn insert_deliveries(conn: &mut Conn, deliveries: &NewDeliveries<'_>) -> DbResult<usize> {
+/// Each recipient once, the first of those with the same address key.
+fn distinct(recipients: &[Recipient]) -> Vec<&Recipient> {
+    let mut seen = HashSet::new();
+    recipients.iter().filter(|r| seen.insert(r.key())).collect()
+}
+
+/// A pending delivery of `change`, due at `now_ms`, for each of `recipients` (distinct)
+/// who has none for it yet: on PostgreSQL one statement of arrays, on SQLite multi-row
+/// inserts of up to [`INSERT_CHUNK`] rows. How many rows were inserted.
+fn insert_pending(
+    conn: &mut Conn,
+    change: &ChangeRow,
+    now_ms: i64,
+    recipients: &[&Recipient],
+) -> DbResult<usize> {
+    let deliveries = &NewDeliveries {
+        change_id: change.id,
+        family: &change.family,
+        change_kind: &change.kind,
+        address: &change.address,
+        url: &change.url,
+        now_ms,
+        emails: recipients.iter().map(|r| r.email()).collect(),
+        keys: recipients.iter().map(|r| r.key()).collect(),
+        names: recipients.iter().map(|r| r.name()).collect(),
+    };
     #[cfg(feature = "postgres")]
     #[allow(irrefutable_let_patterns)] // PostgreSQL alone
     if let AnyConnection::Pg(pg) = conn {
@@ -254,22 +262,7 @@ pub(crate) fn add_recipients(
                 return Ok(0);
             }
         }
-        let mut seen = HashSet::new();
-        let distinct: Vec<&Recipient> =
-            recipients.iter().filter(|r| seen.insert(r.key())).collect();
-        let rows = NewDeliveries {
-            change_id,
-            family: &change.family,
-            change_kind: &change.kind,
-            address: &change.address,
-            url: &change.url,
-            state: DeliveryState::Pending.as_str(),
-            now_ms: to_ms(now),
-            emails: distinct.iter().map(|r| r.email()).collect(),
-            keys: distinct.iter().map(|r| r.key()).collect(),
-            names: distinct.iter().map(|r| r.name()).collect(),
-        };
-        let added = insert_deliveries(conn, &rows)? as i64;
+        let added = insert_pending(conn, &change, to_ms(now), &distinct(&recipients))? as i64;
         if added > 0 {
             diesel::update(changes::table.find(change_id))
                 .set(changes::deliveries.eq(changes::deliveries + added))

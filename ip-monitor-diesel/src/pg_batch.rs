@@ -266,9 +266,7 @@ impl QueryFragment<Pg> for Insert<'_, '_> {
         out.push_bind_param::<Text, _>(&rows.address)?;
         out.push_sql(", ");
         out.push_bind_param::<Text, _>(&rows.url)?;
-        out.push_sql(", r.email, r.email_key, r.name, ");
-        out.push_bind_param::<Text, _>(&rows.state)?;
-        out.push_sql(", 0, ");
+        out.push_sql(", r.email, r.email_key, r.name, 'pending', 0, ");
         out.push_bind_param::<BigInt, _>(&rows.now_ms)?;
         out.push_sql(", ");
         out.push_bind_param::<BigInt, _>(&rows.now_ms)?;

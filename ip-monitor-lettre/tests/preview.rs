@@ -8,19 +8,15 @@ use std::time::SystemTime;
 use ip_monitor_core::{Notice, Recipient};
 use ip_monitor_lettre::{MessageTemplate, preview};
 
-/// The browser: `IP_MONITOR_CHROMIUM`, or the first Chromium on `PATH`.
+/// The browser the build found: `IP_MONITOR_CHROMIUM`, or the first Chromium on `PATH`.
 fn chromium() -> PathBuf {
-    if let Some(path) = std::env::var_os("IP_MONITOR_CHROMIUM").filter(|v| !v.is_empty()) {
-        return path.into();
+    // Set with `cfg(browser_tests)`; without it this test is ignored.
+    match option_env!("IP_MONITOR_BROWSER") {
+        Some(path) => path.into(),
+        None => panic!(
+            "headless Chromium is needed for this test: `bash scripts/setup.sh` installs Debian's chromium"
+        ),
     }
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .find_map(|name| {
-            std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
-                .map(|dir| dir.join(name))
-                .find(|p| p.is_file())
-        })
-        .expect("headless Chromium is needed for this test: `bash scripts/setup.sh` installs Debian's chromium")
 }
 
 fn decode_qr(png: &Path) -> Vec<String> {

@@ -54,6 +54,48 @@ struct Inner {
     desired: DesiredState,
 }
 
+impl Inner {
+    /// A pending delivery of `change`, due at `now`, for each recipient whose key is not in
+    /// `told` yet (adding it there). How many were created.
+    fn add_pending(
+        &mut self,
+        change: &Change,
+        recipients: &[Recipient],
+        mut told: HashSet<String>,
+        now: SystemTime,
+    ) -> u64 {
+        let mut added = 0;
+        for r in recipients {
+            if !told.insert(r.key()) {
+                continue;
+            }
+            self.next_delivery += 1;
+            let id = self.next_delivery;
+            self.due.insert((now, id));
+            self.deliveries.insert(
+                id,
+                Delivery {
+                    id,
+                    change_id: change.id,
+                    address: change.address,
+                    url: change.url.clone(),
+                    kind: change.kind,
+                    recipient: r.clone(),
+                    state: DeliveryState::Pending,
+                    attempts: 0,
+                    created_at: now,
+                    next_attempt_at: now,
+                    last_error: None,
+                    sent_at: None,
+                    fence: None,
+                },
+            );
+            added += 1;
+        }
+        added
+    }
+}
+
 impl MemoryStore {
     /// An empty store.
     pub fn new() -> Self {
@@ -145,36 +187,7 @@ impl StateStore for MemoryStore {
                 },
             );
         }
-        let mut seen = HashSet::new();
-        let mut count = 0;
-        for r in recipients {
-            if !seen.insert(r.key()) {
-                continue;
-            }
-            inner.next_delivery += 1;
-            let did = inner.next_delivery;
-            inner.due.insert((now, did));
-            inner.deliveries.insert(
-                did,
-                Delivery {
-                    id: did,
-                    change_id: id,
-                    address: change.address,
-                    url: change.url.clone(),
-                    kind: change.kind,
-                    recipient: r.clone(),
-                    state: DeliveryState::Pending,
-                    attempts: 0,
-                    created_at: now,
-                    next_attempt_at: now,
-                    last_error: None,
-                    sent_at: None,
-                    fence: None,
-                },
-            );
-            count += 1;
-        }
-        let recorded = Change {
+        let mut recorded = Change {
             id,
             family: change.family,
             address: change.address,
@@ -182,8 +195,9 @@ impl StateStore for MemoryStore {
             url: change.url,
             kind: change.kind,
             detected_at: now,
-            deliveries: count,
+            deliveries: 0,
         };
+        recorded.deliveries = inner.add_pending(&recorded, recipients, HashSet::new(), now);
         inner.changes.insert(id, recorded.clone());
         Ok(recorded)
     }
@@ -207,7 +221,7 @@ impl StateStore for MemoryStore {
         if !current || change.kind != ChangeKind::Change {
             return Ok(0);
         }
-        let mut told: HashSet<String> = inner
+        let told: HashSet<String> = inner
             .deliveries
             .values()
             .filter(|d| d.change_id == change_id)
@@ -216,34 +230,7 @@ impl StateStore for MemoryStore {
         if only_if_announced && told.is_empty() {
             return Ok(0);
         }
-        let mut added = 0;
-        for r in recipients {
-            if !told.insert(r.key()) {
-                continue;
-            }
-            inner.next_delivery += 1;
-            let did = inner.next_delivery;
-            inner.due.insert((now, did));
-            inner.deliveries.insert(
-                did,
-                Delivery {
-                    id: did,
-                    change_id,
-                    address: change.address,
-                    url: change.url.clone(),
-                    kind: change.kind,
-                    recipient: r.clone(),
-                    state: DeliveryState::Pending,
-                    attempts: 0,
-                    created_at: now,
-                    next_attempt_at: now,
-                    last_error: None,
-                    sent_at: None,
-                    fence: None,
-                },
-            );
-            added += 1;
-        }
+        let added = inner.add_pending(&change, recipients, told, now);
         if let Some(c) = inner.changes.get_mut(&change_id) {
             c.deliveries += added;
         }
