@@ -1,10 +1,13 @@
 //! Marks the PostgreSQL tests runnable when a throwaway server's URL is exported
 //! (`bash scripts/test.sh` does), and the systemd unit's check when `systemd-analyze` is on
-//! `PATH`; without them they are reported as ignored.
+//! `PATH`, and the status page's browser test when a Chromium is (or `IP_MONITOR_CHROMIUM`
+//! names one); without them they are reported as ignored.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(pg_tests)");
     println!("cargo::rustc-check-cfg=cfg(systemd_tests)");
+    println!("cargo::rustc-check-cfg=cfg(browser_tests)");
+    println!("cargo::rerun-if-env-changed=IP_MONITOR_CHROMIUM");
     println!("cargo::rerun-if-env-changed=IP_MONITOR_TEST_PG_URL");
     println!("cargo::rerun-if-env-changed=PATH");
     if std::env::var_os("IP_MONITOR_TEST_PG_URL").is_some_and(|v| !v.is_empty()) {
@@ -16,5 +19,12 @@ fn main() {
     };
     if on_path("systemd-analyze") {
         println!("cargo::rustc-cfg=systemd_tests");
+    }
+    let chromium = std::env::var_os("IP_MONITOR_CHROMIUM").is_some_and(|v| !v.is_empty())
+        || ["chromium", "chromium-browser", "google-chrome"]
+            .iter()
+            .any(|name| on_path(name));
+    if chromium {
+        println!("cargo::rustc-cfg=browser_tests");
     }
 }

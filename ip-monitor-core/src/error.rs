@@ -42,6 +42,10 @@ pub enum Error {
         /// The current holder, if known.
         holder: Option<Holder>,
     },
+    /// The monitors on this store are paused (`ip-monitor start`, or
+    /// [`MonitorHandle::resume`](crate::MonitorHandle::resume), resumes them).
+    #[error("the monitors on this store are paused")]
+    Paused,
     /// The monitor task has stopped.
     #[error("the monitor has stopped")]
     Stopped,

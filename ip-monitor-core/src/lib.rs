@@ -14,6 +14,8 @@ pub mod source;
 pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+#[cfg(feature = "web")]
+pub mod web;
 
 pub use address::{Family, Scope, is_global};
 pub use check::{CheckError, CheckOutcome, SourceReport, SourceSet, Strategy};
@@ -21,6 +23,7 @@ pub use clock::{Clock, SystemClock, TokioClock};
 pub use error::{Error, Result};
 pub use monitor::{
     CheckReport, DeliveryPolicy, Event, Monitor, MonitorBuilder, MonitorConfig, MonitorHandle,
+    MonitorMetrics, SourceResult,
 };
 #[cfg(feature = "qr")]
 pub use notice::render_qr_png;

@@ -744,8 +744,6 @@ pub mod sql {
 /// its two routes, sends SIGTERM, and checks the store recorded `stopped`.
 #[cfg(feature = "embedded")]
 pub mod embedded {
-    use std::io::{Read, Write};
-    use std::net::TcpStream;
     use std::process::{Command, Stdio};
     use std::time::{Duration, Instant};
 
@@ -756,21 +754,8 @@ pub mod embedded {
 
     /// One HTTP/1.1 request; the status code and the body.
     pub fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
-        let mut s = TcpStream::connect(("127.0.0.1", port))?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        )?;
-        let mut raw = String::new();
-        s.read_to_string(&mut raw)?;
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
-        let code = head
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        Ok((code, body.to_owned()))
+        let reply = crate::client::request(port, method, path, &[], b"")?;
+        Ok((reply.status, reply.text()))
     }
 
     #[derive(QueryableByName)]
@@ -877,5 +862,229 @@ pub mod embedded {
             "the store records the shutdown: {row}"
         );
         std::fs::remove_dir_all(&dir).ok();
+    }
+}
+
+/// A plain HTTP/1.1 client for the tests: one request per connection.
+pub mod client {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// The answer to [`request`].
+    #[derive(Debug, Clone)]
+    pub struct Reply {
+        /// The status code.
+        pub status: u16,
+        /// The headers, names in lower case.
+        pub headers: Vec<(String, String)>,
+        /// The body (the client asks for no compression and no chunking is expected of a
+        /// `Connection: close` answer, but a chunked one is decoded).
+        pub body: Vec<u8>,
+    }
+
+    impl Reply {
+        /// The first header called `name` (lower case).
+        pub fn header(&self, name: &str) -> Option<&str> {
+            self.headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        }
+
+        /// The body as text.
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.body).into_owned()
+        }
+    }
+
+    /// `method path` on 127.0.0.1:`port` with `headers` and `body`.
+    pub fn request(
+        port: u16,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> std::io::Result<Reply> {
+        let mut s = TcpStream::connect(("127.0.0.1", port))?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n",
+            body.len()
+        );
+        for (name, value) in headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str("\r\n");
+        s.write_all(head.as_bytes())?;
+        s.write_all(body)?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)?;
+        let split = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or_else(|| std::io::Error::other("no end of headers"))?;
+        let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+        let mut lines = head.split("\r\n");
+        let status = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .and_then(|c| c.parse().ok())
+            .ok_or_else(|| std::io::Error::other("no status line"))?;
+        let headers: Vec<(String, String)> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+            .collect();
+        let mut body = raw[split + 4..].to_vec();
+        if headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v.contains("chunked"))
+        {
+            body = dechunk(&body);
+        }
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        while let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") {
+            let size = std::str::from_utf8(&raw[..eol])
+                .ok()
+                .and_then(|s| usize::from_str_radix(s.split(';').next()?.trim(), 16).ok())
+                .unwrap_or(0);
+            if size == 0 || raw.len() < eol + 2 + size {
+                break;
+            }
+            out.extend_from_slice(&raw[eol + 2..eol + 2 + size]);
+            raw = &raw[(eol + 4 + size).min(raw.len())..];
+        }
+        out
+    }
+}
+
+/// A TCP proxy on 127.0.0.1 in front of another loopback server, which the test can cut:
+/// what a network partition between a monitor and its database looks like.
+#[derive(Debug)]
+pub struct TcpProxy {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    cut: Arc<std::sync::atomic::AtomicBool>,
+    generation: tokio::sync::watch::Sender<u64>,
+}
+
+impl TcpProxy {
+    /// Forward every connection to `upstream`.
+    pub async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (generation, _) = tokio::sync::watch::channel(0u64);
+        let (flag, gen_tx) = (Arc::clone(&cut), generation.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if flag.load(Ordering::SeqCst) {
+                    continue; // dropped: the connection is reset
+                }
+                let mut cut = gen_tx.subscribe();
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = cut.changed() => {}
+                    }
+                });
+            }
+        });
+        TcpProxy {
+            addr,
+            cut,
+            generation,
+        }
+    }
+
+    /// Close every open connection and refuse new ones (until [`restore`](Self::restore)).
+    pub fn cut(&self) {
+        self.cut.store(true, Ordering::SeqCst);
+        self.generation.send_modify(|g| *g += 1);
+    }
+
+    /// Accept connections again.
+    pub fn restore(&self) {
+        self.cut.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Headless Chromium, for tests of what a browser shows.
+pub mod browser {
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// Chromium named by `IP_MONITOR_CHROMIUM`, or found on `PATH`; `None` without one (the
+    /// test then says it skipped).
+    pub fn find() -> Option<PathBuf> {
+        let named = std::env::var_os("IP_MONITOR_CHROMIUM")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from);
+        named.or_else(|| {
+            ["chromium", "chromium-browser", "google-chrome"]
+                .iter()
+                .find_map(|name| {
+                    std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
+                        .map(|dir| dir.join(name))
+                        .find(|p| p.is_file())
+                })
+        })
+    }
+
+    fn headless(browser: &Path, profile: &Path) -> Command {
+        let mut cmd = Command::new(browser);
+        cmd.args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-extensions",
+            "--hide-scrollbars",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()));
+        cmd
+    }
+
+    /// `url` as the browser renders it, `width`×`height` pixels, as PNG bytes.
+    pub fn screenshot(browser: &Path, url: &str, width: u32, height: u32) -> Vec<u8> {
+        let dir = std::env::temp_dir().join(format!("ip-monitor-shot-{}", fastrand::u64(..)));
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = dir.join("page.png");
+        let out = headless(browser, &dir.join("profile"))
+            .arg(format!("--screenshot={}", png.display()))
+            .arg(format!("--window-size={width},{height}"))
+            .arg(url)
+            .output()
+            .expect("run the browser");
+        let bytes = std::fs::read(&png)
+            .unwrap_or_else(|_| panic!("no screenshot: {}", String::from_utf8_lossy(&out.stderr)));
+        std::fs::remove_dir_all(&dir).ok();
+        bytes
+    }
+
+    /// The DOM of `url` after the browser loaded it, serialized.
+    pub fn dump_dom(browser: &Path, url: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("ip-monitor-dom-{}", fastrand::u64(..)));
+        let out = headless(browser, &dir)
+            .arg("--dump-dom")
+            .arg(url)
+            .output()
+            .expect("run the browser");
+        std::fs::remove_dir_all(&dir).ok();
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }

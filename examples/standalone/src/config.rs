@@ -63,6 +63,14 @@ struct FileConfig {
     smtp: Option<SmtpConfig>,
     email: Option<EmailConfig>,
     log: Option<LogConfig>,
+    server: Option<ServerConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ServerConfig {
+    listen: Option<String>,
+    token_env: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -218,7 +226,31 @@ pub struct Settings {
     pub template: MessageTemplate,
     /// The log file (`[log]`), if any.
     pub log: Option<LogSettings>,
+    /// The HTTP surface (`[server]`), if any.
+    pub server: Option<ServerSettings>,
 }
+
+/// The status page, health check and metrics (`[server]`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ServerSettings {
+    /// Where to listen (`listen`, default `127.0.0.1:9105`).
+    pub listen: SocketAddr,
+    /// The token the check and test actions need, read from the variable `token_env`
+    /// names; without it they are off.
+    pub token: Option<String>,
+}
+
+impl fmt::Debug for ServerSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerSettings")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+/// Where `[server]` listens unless `listen` says otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:9105";
 
 /// Where and how the log file is written (`[log]`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -527,6 +559,39 @@ impl Settings {
                 })
             }
         };
+        let server = match f.server {
+            None => None,
+            Some(server) => {
+                let listen = server.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+                let listen = listen.parse::<SocketAddr>().map_err(|_| {
+                    err(
+                        "server.listen",
+                        format!(
+                            "{listen:?}: expected an address and port, such as \"{DEFAULT_LISTEN}\""
+                        ),
+                    )
+                })?;
+                let token = match &server.token_env {
+                    None => None,
+                    Some(var) => match std::env::var(var) {
+                        Ok(token) if token.trim().len() >= 16 => Some(token.trim().to_owned()),
+                        Ok(_) => {
+                            return Err(err(
+                                "server.token_env",
+                                format!("${var} must hold a token of at least 16 characters"),
+                            ));
+                        }
+                        Err(_) => {
+                            return Err(err(
+                                "server.token_env",
+                                format!("the environment variable {var} is not set"),
+                            ));
+                        }
+                    },
+                };
+                Some(ServerSettings { listen, token })
+            }
+        };
         Ok(Settings {
             origin,
             from_file,
@@ -538,6 +603,7 @@ impl Settings {
             notifier,
             template,
             log,
+            server,
         })
     }
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use ip_monitor_core::web::Dashboard;
 use ip_monitor_core::{
     CheckReport, DeliveryState, DesiredState, Error as CoreError, Event, Monitor, Notice, Notifier,
     Recipient, RecipientList, Recipients, StateStore, StaticRecipients, StatusReport,
@@ -343,9 +344,43 @@ async fn run(s: &Settings) -> Outcome {
         Ok(list) => warn_if_nobody(&list),
         Err(e) => tracing::warn!("{e}"),
     }
+    // Bound before the loop starts: a port in use is a configuration error, not a monitor
+    // that runs without the page it was asked to serve.
+    let listener =
+        match &s.server {
+            Some(server) => Some(tokio::net::TcpListener::bind(server.listen).await.map_err(
+                |e| {
+                    s.error(
+                        "server.listen",
+                        format!("cannot listen on {}: {e}", server.listen),
+                    )
+                },
+            )?),
+            None => None,
+        };
     let handle = monitor.spawn();
     // Subscribed before the loop first runs (this runtime has one thread): no change is missed.
     tokio::spawn(log_changes(handle.subscribe(), destination(s)));
+    if let (Some(listener), Some(server)) = (listener, &s.server) {
+        let addr = listener.local_addr().unwrap_or(server.listen);
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                "the status page listens on {addr}, not a loopback address: whoever reaches it \
+                 sees the addresses and the instances"
+            );
+        }
+        let actions = if server.token.is_some() {
+            "check and test actions need the token"
+        } else {
+            "check and test actions off (no [server] token_env)"
+        };
+        tracing::info!("status page on http://{addr}/ (/healthz, /metrics; {actions})");
+        let mut dashboard = Dashboard::new(handle.clone());
+        if let Some(token) = &server.token {
+            dashboard = dashboard.token(token.clone());
+        }
+        tokio::spawn(ip_monitor_standalone::server::serve(listener, dashboard));
+    }
     tracing::info!(store = %store.url(), "monitor running; stop with Ctrl-C or SIGTERM");
     // The status channel closes when the loop ends: on its own, that is a failure (a panic
     // in a part), and a supervisor (systemd's Restart=on-failure) should see it.

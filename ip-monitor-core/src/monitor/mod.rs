@@ -18,9 +18,11 @@ use crate::recipients::{InvalidRecipient, Recipients};
 use crate::store::{Change, Delivery, DesiredState, Holder, InstanceStatus, RunState, StateStore};
 
 mod config;
+mod metrics;
 mod runner;
 
 pub use config::{DeliveryPolicy, MonitorConfig};
+pub use metrics::{MonitorMetrics, SourceResult};
 
 /// The longest duration any setting accepts (a year and a month).
 const MAX_DURATION: Duration = Duration::from_secs(400 * 86_400);
@@ -143,6 +145,7 @@ pub(crate) struct Shared {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) template: UrlTemplate,
     pub(crate) holder: Holder,
+    pub(crate) metrics: metrics::Metrics,
 }
 
 impl fmt::Debug for Monitor {
@@ -290,7 +293,7 @@ impl Monitor {
                 commands,
                 status,
                 events,
-                store: Arc::clone(&self.shared.store),
+                shared: Arc::clone(&self.shared),
                 task: Mutex::new(Some(task)),
             }),
         }
@@ -418,6 +421,7 @@ impl MonitorBuilder {
                 recipients: self.recipients,
                 notifier: self.notifier,
                 clock: self.clock,
+                metrics: metrics::Metrics::default(),
             }),
         })
     }
@@ -425,6 +429,7 @@ impl MonitorBuilder {
 
 pub(crate) enum Command {
     CheckNow(oneshot::Sender<Result<Vec<CheckReport>>>),
+    SendTest(IpAddr, oneshot::Sender<Result<Change>>),
     ReadControl,
     Shutdown(oneshot::Sender<()>),
 }
@@ -439,7 +444,7 @@ struct HandleInner {
     commands: mpsc::Sender<Command>,
     status: watch::Receiver<InstanceStatus>,
     events: broadcast::Sender<Event>,
-    store: Arc<dyn StateStore>,
+    shared: Arc<Shared>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -465,6 +470,43 @@ impl MonitorHandle {
         rx.await.map_err(|_| Error::Stopped)?
     }
 
+    /// Record a test notice for `address` and send it to every active recipient through
+    /// the outbox, like [`Monitor::send_test`] but in the running loop (acquiring the lease
+    /// first if it is free). Returns the test change once it is recorded; its deliveries
+    /// proceed in the background. Fails with [`Error::NotLeader`] when another instance
+    /// holds the lease, and with [`Error::Paused`] while the monitors are paused.
+    pub async fn send_test(&self, address: IpAddr) -> Result<Change> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .commands
+            .send(Command::SendTest(address, tx))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// What this instance did since it started: checks, changes, source requests per
+    /// result, deliveries (no I/O).
+    pub fn metrics(&self) -> MonitorMetrics {
+        self.inner.shared.metrics.snapshot()
+    }
+
+    /// The configuration the monitor runs with.
+    pub fn config(&self) -> &MonitorConfig {
+        &self.inner.shared.config
+    }
+
+    /// The store the monitor records in.
+    pub fn store(&self) -> &Arc<dyn StateStore> {
+        &self.inner.shared.store
+    }
+
+    /// The entry URL of `address`, from the monitor's
+    /// [`service_url`](MonitorConfig::service_url) template.
+    pub fn entry_url(&self, address: IpAddr) -> String {
+        self.inner.shared.template.render(address)
+    }
+
     /// This instance's status now (no I/O).
     pub fn status(&self) -> InstanceStatus {
         self.inner.status.borrow().clone()
@@ -486,7 +528,7 @@ impl MonitorHandle {
     }
 
     async fn set_desired(&self, state: DesiredState) -> Result<()> {
-        self.inner.store.set_desired_state(state).await?;
+        self.inner.shared.store.set_desired_state(state).await?;
         self.inner
             .commands
             .send(Command::ReadControl)

@@ -10,7 +10,9 @@ use crate::address::Family;
 use crate::error::{Error, Result};
 use crate::monitor::{CheckReport, Event};
 use crate::recipients::RecipientList;
-use crate::store::{Change, ChangeKind, CurrentAddress, NewChange, SourceStatus, StoreError};
+use crate::store::{
+    Change, ChangeKind, CurrentAddress, DesiredState, NewChange, SourceStatus, StoreError,
+};
 
 impl Runner {
     pub(super) async fn check_now(&mut self) -> Result<Vec<CheckReport>> {
@@ -21,6 +23,37 @@ impl Runner {
             return Err(self.not_leader().await);
         }
         Ok(self.full_check().await)
+    }
+
+    /// A test notice from the running loop: recorded under the lease, sent by the loop's
+    /// outbox like any delivery.
+    pub(super) async fn send_test_now(&mut self, address: IpAddr) -> Result<Change> {
+        // The operator may have paused the monitors since the last poll.
+        let desired = self.shared.store.desired_state().await?;
+        self.follow_desired(desired);
+        self.publish();
+        if self.desired == DesiredState::Paused {
+            return Err(Error::Paused);
+        }
+        if self.lease.held().is_none() {
+            self.renew_lease().await;
+        }
+        if self.lease.held().is_none() {
+            return Err(self.not_leader().await);
+        }
+        let recipients = self.active_recipients().await?;
+        let change = self
+            .record(
+                Family::of(&address),
+                address,
+                None,
+                ChangeKind::Test,
+                &recipients,
+            )
+            .await?;
+        self.emit(Event::Changed(change.clone()));
+        self.outbox.pump_now();
+        Ok(change)
     }
 
     pub(super) async fn full_check(&mut self) -> Vec<CheckReport> {
@@ -36,6 +69,7 @@ impl Runner {
             }
             reports.push(report);
         }
+        self.shared.metrics.checked();
         self.status.last_check_at = Some(self.shared.clock.now());
         self.status.last_error = (!errors.is_empty()).then(|| errors.join("; "));
         self.publish();
@@ -43,6 +77,7 @@ impl Runner {
     }
 
     fn record_sources(&mut self, family: Family, outcome: &crate::check::CheckOutcome) {
+        self.shared.metrics.sources(&outcome.reports);
         let at = self.shared.clock.now();
         self.status.sources.retain(|s| s.family != family);
         self.status
@@ -257,6 +292,7 @@ impl Runner {
             let Some(report) = self.shared.sources.probe(family).await else {
                 return;
             };
+            self.shared.metrics.sources([&report]);
             match report.result {
                 Some(Ok(address)) if Some(address) != current => {
                     tracing::info!(%family, %address, "probe saw a different address; checking now");

@@ -107,6 +107,10 @@ impl Runner {
                         let result = self.check_now().await;
                         let _ = reply.send(result);
                     }
+                    Some(Command::SendTest(address, reply)) => {
+                        let result = self.send_test_now(address).await;
+                        let _ = reply.send(result);
+                    }
                     Some(Command::ReadControl) => self.next_control = Instant::now(),
                 },
                 () = self.lease.changed() => self.follow_lease(),
@@ -190,6 +194,7 @@ impl Runner {
     // ---- status, events, control --------------------------------------------------------
 
     fn emit(&self, event: Event) {
+        self.shared.metrics.observe(&event);
         let _ = self.events.send(event);
     }
 
