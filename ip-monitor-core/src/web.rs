@@ -7,14 +7,19 @@
 //! |---|---|
 //! | `GET /healthz` | `200 ok: leader` or `ok: standby` while this instance runs; `503` when it is paused or stopped, or its store does not answer within 2 s |
 //! | `GET /metrics` | the Prometheus text format (version 0.0.4) |
+//! | `GET /status` | the [`StatusReport`] as JSON (what `ip-monitor status --json` prints) |
 //! | `GET /` | a status page: the current address with its entry URL and QR code, the leader and every instance, the last check with each source's answer and latency, recent history, delivery counts, and the two buttons below |
-//! | `POST /check` | a full check now ([`MonitorHandle::check_now`]) |
+//! | `POST /check` | a full check now ([`MonitorHandle::check_now`]); with `Accept: application/json`, the [`CheckReport`]s as JSON |
 //! | `POST /test` | a test notice for the current address ([`MonitorHandle::send_test`]) |
 //!
 //! The two `POST`s need the token given to [`Dashboard::token`], as
 //! `Authorization: Bearer TOKEN` or as the form field `token` (the page's buttons send it);
 //! without a token they are refused. The page is one HTML document with its style inline:
-//! no script, no external asset.
+//! no script, no external asset. Mounted under a prefix, the page must be served at the
+//! prefix with a trailing slash (`/ip-monitor/`): its forms post to relative URLs.
+//!
+//! [`Dashboard::serve`] takes and returns the `http` crate's types, which hyper and axum
+//! use; [`Dashboard::respond`] takes the parts of any other server's request.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -67,6 +72,8 @@ pub struct Request<'a> {
     pub authorization: Option<&'a str>,
     /// The `Content-Type` header, if any.
     pub content_type: Option<&'a str>,
+    /// The `Accept` header, if any.
+    pub accept: Option<&'a str>,
     /// The body (a form, for the page's buttons).
     pub body: &'a [u8],
 }
@@ -79,6 +86,7 @@ impl<'a> Request<'a> {
             path,
             authorization: None,
             content_type: None,
+            accept: None,
             body: b"",
         }
     }
@@ -90,6 +98,7 @@ impl<'a> Request<'a> {
             path,
             authorization: None,
             content_type: Some("application/x-www-form-urlencoded"),
+            accept: None,
             body,
         }
     }
@@ -98,6 +107,10 @@ impl<'a> Request<'a> {
     pub fn authorization(mut self, value: &'a str) -> Self {
         self.authorization = Some(value);
         self
+    }
+
+    fn wants_json(&self) -> bool {
+        self.accept.is_some_and(|a| a.contains("application/json"))
     }
 
     fn is_form(&self) -> bool {
@@ -177,7 +190,7 @@ impl Dashboard {
         let path = request.path.split(['?', '#']).next().unwrap_or("");
         let path = if path.is_empty() { "/" } else { path };
         let (allowed, method) = match path {
-            "/" | "/healthz" | "/metrics" => ("GET, HEAD", request.method),
+            "/" | "/healthz" | "/metrics" | "/status" => ("GET, HEAD", request.method),
             "/check" | "/test" => ("POST", request.method),
             _ => return Response::text(404, format!("no such page: {path}")),
         };
@@ -188,7 +201,23 @@ impl Dashboard {
         match path {
             "/healthz" => self.health().await,
             "/metrics" => self.metrics().await,
+            "/status" => match self.report().await {
+                Ok(report) => json(&report),
+                Err(e) => Response::text(503, format!("store unreachable: {e}")),
+            },
             "/" => self.page().await,
+            "/check" if request.wants_json() => {
+                if let Err(refused) = self.authorize(&request) {
+                    return refused;
+                }
+                match self.handle.check_now().await {
+                    Ok(reports) => json(&reports),
+                    Err(e) => {
+                        let (status, why) = refusal(e);
+                        Response::text(status, why)
+                    }
+                }
+            }
             action => {
                 if let Err(refused) = self.authorize(&request) {
                     return refused;
@@ -207,6 +236,46 @@ impl Dashboard {
                 }
             }
         }
+    }
+
+    /// Answer an `http` request (a hyper or axum one, its body read): the path is taken
+    /// from the URI as is, so strip a mount prefix first.
+    pub async fn serve<B: AsRef<[u8]>>(
+        &self,
+        request: http::Request<B>,
+    ) -> http::Response<Vec<u8>> {
+        let (parts, body) = request.into_parts();
+        let header = |name| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v: &http::HeaderValue| v.to_str().ok())
+        };
+        let answer = self
+            .respond(Request {
+                method: parts.method.as_str(),
+                path: parts.uri.path(),
+                authorization: header(http::header::AUTHORIZATION),
+                content_type: header(http::header::CONTENT_TYPE),
+                accept: header(http::header::ACCEPT),
+                body: body.as_ref(),
+            })
+            .await;
+        let head = parts.method == http::Method::HEAD;
+        let mut response = http::Response::new(if head { Vec::new() } else { answer.body });
+        *response.status_mut() = http::StatusCode::from_u16(answer.status)
+            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+        let headers = response.headers_mut();
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static(answer.content_type),
+        );
+        for (name, value) in answer.headers {
+            if let Ok(value) = http::HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+        response
     }
 
     fn authorize(&self, request: &Request<'_>) -> Result<(), Response> {
@@ -662,6 +731,13 @@ impl Dashboard {
             form("check", "Check now"),
             form("test", "Send a test notice")
         )
+    }
+}
+
+fn json(value: &impl serde::Serialize) -> Response {
+    match serde_json::to_vec_pretty(value) {
+        Ok(body) => Response::new(200, "application/json", body),
+        Err(e) => Response::text(500, e.to_string()),
     }
 }
 

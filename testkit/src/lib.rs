@@ -741,7 +741,8 @@ pub mod sql {
 
 /// Drives an example web server that embeds the monitor (axum, actix-web): starts it on
 /// 127.0.0.1 with loopback IP sources and an SQLite database holding a `staff` table, calls
-/// its two routes, sends SIGTERM, and checks the store recorded `stopped`.
+/// the monitor's routes under `/ip-monitor/` (status, check with and without the token,
+/// health, metrics, the page), sends SIGTERM, and checks the store recorded `stopped`.
 #[cfg(feature = "embedded")]
 pub mod embedded {
     use std::process::{Command, Stdio};
@@ -751,6 +752,9 @@ pub mod embedded {
     use serde_json::Value;
 
     use crate::{Behavior, HttpServer};
+
+    /// The token the examples are started with.
+    const TOKEN: &str = "a-token-for-the-example-tests";
 
     /// One HTTP/1.1 request; the status code and the body.
     pub fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
@@ -788,6 +792,7 @@ pub mod embedded {
             .env("APP_BIND", format!("127.0.0.1:{port}"))
             .env("IP_MONITOR_SOURCES", format!("{},{}", a.url(), b.url()))
             .env("IP_MONITOR_OUTBOX", dir.join("outbox"))
+            .env("IP_MONITOR_TOKEN", TOKEN)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -810,9 +815,16 @@ pub mod embedded {
             "the store's report: {status}"
         );
 
-        let (code, body) = http(port, "POST", "/ip-monitor/check").unwrap();
-        assert_eq!(code, 200, "{body}");
-        let reports: Value = serde_json::from_str(&body).unwrap();
+        let (code, _) = http(port, "POST", "/ip-monitor/check").unwrap();
+        assert_eq!(code, 401, "the check needs the token");
+        let auth = format!("Bearer {TOKEN}");
+        let json = [
+            ("Authorization", auth.as_str()),
+            ("Accept", "application/json"),
+        ];
+        let reply = crate::client::request(port, "POST", "/ip-monitor/check", &json, b"").unwrap();
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        let reports: Value = serde_json::from_slice(&reply.body).unwrap();
         assert_eq!(reports[0]["address"], "81.2.69.160", "{reports}");
 
         let start = Instant::now();
@@ -834,6 +846,26 @@ pub mod embedded {
         }
         let emails = std::fs::read_dir(dir.join("outbox")).unwrap().count();
         assert_eq!(emails, 2, "one message per active staff member");
+
+        assert_eq!(
+            http(port, "GET", "/ip-monitor/healthz").unwrap(),
+            (200, "ok: leader\n".to_owned())
+        );
+        let (code, metrics) = http(port, "GET", "/ip-monitor/metrics").unwrap();
+        assert_eq!(code, 200);
+        for line in [
+            "ip_monitor_leader 1",
+            "ip_monitor_changes_total{family=\"v4\"} 1",
+            "ip_monitor_deliveries{state=\"sent\"} 2",
+        ] {
+            assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+        }
+        let (code, page) = http(port, "GET", "/ip-monitor/").unwrap();
+        assert_eq!(code, 200);
+        assert!(page.contains("http://81.2.69.160") && page.contains("<svg class=\"qr\""));
+        let moved = crate::client::request(port, "GET", "/ip-monitor", &[], b"").unwrap();
+        assert_eq!(moved.status, 308);
+        assert_eq!(moved.header("location"), Some("/ip-monitor/"));
 
         let term = Command::new("kill")
             .args(["-TERM", &child.id().to_string()])

@@ -1,27 +1,24 @@
 //! ip-monitor embedded in an actix-web server: the monitor starts with the server, shares the
 //! application's database (its `staff` table is the recipient list), and stops after the
-//! server's graceful shutdown (actix-web handles SIGINT and SIGTERM). Two routes expose it:
-//! `GET /ip-monitor/status` (JSON) and `POST /ip-monitor/check`.
+//! server's graceful shutdown (actix-web handles SIGINT and SIGTERM). Its status page, health
+//! check, metrics and JSON status are mounted under `/ip-monitor/` (`GET /ip-monitor/`,
+//! `/ip-monitor/healthz`, `/ip-monitor/metrics`, `/ip-monitor/status`; `POST
+//! /ip-monitor/check` and `/ip-monitor/test` with the token).
 //!
 //! Run: `cargo run -p ip-monitor-example-actix-web` — settings from the environment:
 //! `APP_DATABASE_URL` (default `sqlite://app.db`), `APP_BIND` (default `127.0.0.1:8008`),
 //! `IP_MONITOR_SOURCES` (comma-separated HTTP source URLs; default the public ones),
-//! `IP_MONITOR_OUTBOX` (where messages are written as .eml files; default `outbox`).
+//! `IP_MONITOR_OUTBOX` (where messages are written as .eml files; default `outbox`),
+//! `IP_MONITOR_TOKEN` (the token of the check and test actions; without it they are off).
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use actix_web::{App, HttpResponse, HttpServer, get, post, web};
-use ip_monitor_core::{
-    HttpIpSource, IpSource, Monitor, MonitorConfig, MonitorHandle, SourceSet, StatusReport,
-};
+use actix_web::http::{Method, StatusCode, header};
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use ip_monitor_core::web::{Dashboard, Request};
+use ip_monitor_core::{HttpIpSource, IpSource, Monitor, SourceSet};
 use ip_monitor_diesel::{DieselRecipients, DieselStore};
 use ip_monitor_lettre::{FileNotifier, MessageTemplate};
-
-struct Shared {
-    monitor: MonitorHandle,
-    store: DieselStore,
-}
 
 fn env(key: &str, default: &str) -> String {
     std::env::var(key).unwrap_or_else(|_| default.to_owned())
@@ -38,22 +35,40 @@ fn sources() -> Result<SourceSet, Box<dyn std::error::Error>> {
     Ok(SourceSet::new(list))
 }
 
-/// The monitors on the application's database, as `ip-monitor status --json` shows them.
-#[get("/ip-monitor/status")]
-async fn status(shared: web::Data<Shared>) -> HttpResponse {
-    let ttl = MonitorConfig::default().effective_lease_ttl();
-    match StatusReport::read(&shared.store, ttl, SystemTime::now()).await {
-        Ok(report) => HttpResponse::Ok().json(report),
-        Err(e) => HttpResponse::ServiceUnavailable().body(e.to_string()),
+/// The monitor's surface, mounted under `/ip-monitor/`.
+async fn ip_monitor(
+    dashboard: web::Data<Dashboard>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    let path = request.path().strip_prefix("/ip-monitor").unwrap_or("/");
+    if path.is_empty() {
+        // The page's forms post to relative URLs: serve it below the slash.
+        return HttpResponse::PermanentRedirect()
+            .insert_header((header::LOCATION, "/ip-monitor/"))
+            .finish();
     }
-}
-
-/// One check now, as `ip-monitor check --json` shows it.
-#[post("/ip-monitor/check")]
-async fn check(shared: web::Data<Shared>) -> HttpResponse {
-    match shared.monitor.check_now().await {
-        Ok(reports) => HttpResponse::Ok().json(reports),
-        Err(e) => HttpResponse::Conflict().body(e.to_string()),
+    let get = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let answer = dashboard
+        .respond(Request {
+            method: request.method().as_str(),
+            path,
+            authorization: get(header::AUTHORIZATION),
+            content_type: get(header::CONTENT_TYPE),
+            accept: get(header::ACCEPT),
+            body: &body,
+        })
+        .await;
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(status);
+    response.content_type(answer.content_type);
+    for header in answer.headers {
+        response.insert_header(header);
+    }
+    if request.method() == Method::HEAD {
+        response.finish()
+    } else {
+        response.body(answer.body)
     }
 }
 
@@ -78,17 +93,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .build()?
     .spawn();
 
-    let shared = web::Data::new(Shared {
-        monitor: monitor.clone(),
-        store,
-    });
+    let token = std::env::var("IP_MONITOR_TOKEN").unwrap_or_default();
+    let dashboard = web::Data::new(Dashboard::new(monitor.clone()).token(token));
     let bind = env("APP_BIND", "127.0.0.1:8008");
     let server = HttpServer::new(move || {
         App::new()
-            .app_data(shared.clone())
+            .app_data(dashboard.clone())
+            .app_data(web::PayloadConfig::new(16 * 1024))
             .route("/", web::get().to(|| async { "the application" }))
-            .service(status)
-            .service(check)
+            .route("/ip-monitor", web::route().to(ip_monitor))
+            .route("/ip-monitor/{tail:.*}", web::route().to(ip_monitor))
     })
     .workers(1)
     .bind(&bind)?;

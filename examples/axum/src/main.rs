@@ -1,42 +1,34 @@
 //! ip-monitor embedded in an axum server: the monitor starts with the server, shares the
 //! application's database (its `staff` table is the recipient list), and stops on the
-//! server's graceful shutdown (SIGINT or SIGTERM). Two routes expose it:
-//! `GET /ip-monitor/status` (JSON) and `POST /ip-monitor/check`.
+//! server's graceful shutdown (SIGINT or SIGTERM). Its status page, health check, metrics
+//! and JSON status are mounted under `/ip-monitor/` (`GET /ip-monitor/`, `/ip-monitor/healthz`,
+//! `/ip-monitor/metrics`, `/ip-monitor/status`; `POST /ip-monitor/check` and
+//! `/ip-monitor/test` with the token).
 //!
 //! Run: `cargo run -p ip-monitor-example-axum` — settings from the environment:
 //! `APP_DATABASE_URL` (default `sqlite://app.db`), `APP_BIND` (default `127.0.0.1:8008`),
 //! `IP_MONITOR_SOURCES` (comma-separated HTTP(S) source URLs and `dns://HOST:PORT` servers;
 //! default the public ones), `IP_MONITOR_CA_FILE` (a private CA for HTTPS sources),
 //! `IP_MONITOR_OUTBOX` (where messages are written as .eml files; default `outbox`),
+//! `IP_MONITOR_TOKEN` (the token of the check and test actions; without it they are off),
 //! `APP_IP_MONITOR=off` (the same server without the monitor, to measure what it costs).
 
 use std::sync::Arc;
-use std::time::SystemTime;
 
-use axum::extract::State;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use ip_monitor_core::{
-    CheckReport, DnsIpSource, HttpIpSource, IpSource, Monitor, MonitorConfig, MonitorHandle,
-    SourceSet, StatusReport,
-};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{any, get};
+use ip_monitor_core::web::Dashboard;
+use ip_monitor_core::{DnsIpSource, HttpIpSource, IpSource, Monitor, SourceSet};
 use ip_monitor_diesel::{DieselRecipients, DieselStore};
 use ip_monitor_lettre::{FileNotifier, MessageTemplate};
 
 #[derive(Clone)]
 struct App {
-    monitor: Option<MonitorHandle>,
-    store: DieselStore,
-}
-
-impl App {
-    fn monitor(&self) -> Result<&MonitorHandle, (StatusCode, String)> {
-        self.monitor.as_ref().ok_or((
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the monitor is off".to_owned(),
-        ))
-    }
+    dashboard: Option<Arc<Dashboard>>,
 }
 
 fn env(key: &str, default: &str) -> String {
@@ -69,22 +61,26 @@ fn sources() -> Result<SourceSet, Box<dyn std::error::Error>> {
     Ok(SourceSet::new(sources))
 }
 
-/// The monitors on the application's database, as `ip-monitor status --json` shows them.
-async fn status(State(app): State<App>) -> Result<Json<StatusReport>, (StatusCode, String)> {
-    let ttl = MonitorConfig::default().effective_lease_ttl();
-    StatusReport::read(&app.store, ttl, SystemTime::now())
+/// The monitor's surface, mounted under `/ip-monitor/`.
+async fn ip_monitor(State(app): State<App>, request: Request) -> Response {
+    let Some(dashboard) = &app.dashboard else {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the monitor is off").into_response();
+    };
+    let (mut parts, body) = request.into_parts();
+    let path = parts.uri.path().strip_prefix("/ip-monitor").unwrap_or("/");
+    if path.is_empty() {
+        // The page's forms post to relative URLs: serve it below the slash.
+        return Redirect::permanent("/ip-monitor/").into_response();
+    }
+    parts.uri = path.parse().unwrap_or_default();
+    let Ok(body) = axum::body::to_bytes(body, 16 * 1024).await else {
+        return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
+    };
+    dashboard
+        .serve(axum::http::Request::from_parts(parts, body))
         .await
-        .map(Json)
-        .map_err(|e| (StatusCode::SERVICE_UNAVAILABLE, e.to_string()))
-}
-
-/// One check now, as `ip-monitor check --json` shows it.
-async fn check(State(app): State<App>) -> Result<Json<Vec<CheckReport>>, (StatusCode, String)> {
-    app.monitor()?
-        .check_now()
-        .await
-        .map(Json)
-        .map_err(|e| (StatusCode::CONFLICT, e.to_string()))
+        .map(Body::from)
+        .into_response()
 }
 
 async fn shutdown_signal() {
@@ -120,14 +116,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(monitor.build()?.spawn())
     };
 
+    let dashboard = monitor.clone().map(|handle| {
+        let token = std::env::var("IP_MONITOR_TOKEN").unwrap_or_default();
+        Arc::new(Dashboard::new(handle).token(token))
+    });
     let app = Router::new()
         .route("/", get(|| async { "the application" }))
-        .route("/ip-monitor/status", get(status))
-        .route("/ip-monitor/check", post(check))
-        .with_state(App {
-            monitor: monitor.clone(),
-            store,
-        });
+        .route("/ip-monitor", any(ip_monitor))
+        .route("/ip-monitor/", any(ip_monitor))
+        .route("/ip-monitor/{*rest}", any(ip_monitor))
+        .with_state(App { dashboard });
     let listener = tokio::net::TcpListener::bind(env("APP_BIND", "127.0.0.1:8008")).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(listener, app)

@@ -7,13 +7,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
+use hyper::StatusCode;
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Method, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use ip_monitor_core::web::{Dashboard, Request};
+use ip_monitor_core::web::Dashboard;
 use tokio::net::TcpListener;
 
 /// The largest request body read (the page's forms are a few dozen bytes).
@@ -57,46 +56,17 @@ async fn answer(
     request: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
     let (parts, body) = request.into_parts();
-    let body = match Limited::new(body, MAX_BODY).collect().await {
-        Ok(body) => body.to_bytes(),
-        Err(_) => {
-            let mut response = hyper::Response::new(Full::new(Bytes::from_static(
-                b"request body too large or cut short\n",
-            )));
-            *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
-            return response;
-        }
+    let Ok(body) = Limited::new(body, MAX_BODY).collect().await else {
+        let mut response = hyper::Response::new(Full::new(Bytes::from_static(
+            b"request body too large or cut short\n",
+        )));
+        *response.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+        return response;
     };
-    let header = |name| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-    };
-    let answer = dashboard
-        .respond(Request {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            authorization: header(AUTHORIZATION),
-            content_type: header(CONTENT_TYPE),
-            body: &body,
-        })
+    let (method, path) = (parts.method.clone(), parts.uri.path().to_owned());
+    let response = dashboard
+        .serve(hyper::Request::from_parts(parts, body.to_bytes()))
         .await;
-    tracing::debug!(method = %parts.method, path = parts.uri.path(), status = answer.status, "HTTP");
-    let body = if parts.method == Method::HEAD {
-        Bytes::new()
-    } else {
-        Bytes::from(answer.body)
-    };
-    let mut response = hyper::Response::new(Full::new(body));
-    *response.status_mut() =
-        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(answer.content_type));
-    for (name, value) in answer.headers {
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(name, value);
-        }
-    }
-    response
+    tracing::debug!(%method, path, status = response.status().as_u16(), "HTTP");
+    response.map(|body| Full::new(Bytes::from(body)))
 }
