@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ip_monitor_core::{
-    AnswerFormat, DeliveryPolicy, DnsIpSource, Family, HttpIpSource, IpSource,
-    LocalInterfaceSource, MonitorConfig, SourceSet, Strategy, UrlTemplate,
+    AnswerFormat, DnsIpSource, HttpIpSource, IpSource, LocalInterfaceSource, MonitorConfig,
+    SourceSet, Strategy, UrlTemplate,
 };
 use ip_monitor_lettre::{Locale, MessageTemplate, MessageText, Password, SmtpNotifier, Tls};
 use serde::Deserialize;
@@ -37,29 +37,15 @@ impl fmt::Display for ConfigError {
     }
 }
 
+/// The file's sections and the binary's own top-level keys; every other top-level key (and
+/// `[delivery]`) is the core's [`MonitorConfig`], deserialized with its defaults.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct FileConfig {
-    #[serde(with = "humantime_serde")]
-    interval: Option<Duration>,
-    #[serde(with = "humantime_serde")]
-    probe_interval: Option<Duration>,
-    service_url: Option<String>,
-    families: Option<Vec<String>>,
-    notify_on_first: Option<bool>,
-    notify_new_recipients: Option<bool>,
-    confirmations: Option<u32>,
-    #[serde(with = "humantime_serde")]
-    control_poll: Option<Duration>,
-    #[serde(with = "humantime_serde")]
-    heartbeat: Option<Duration>,
-    #[serde(with = "humantime_serde")]
-    shutdown_grace: Option<Duration>,
     outbox: Option<PathBuf>,
     sources: Option<SourcesConfig>,
     store: Option<StoreConfig>,
     recipients: Option<RecipientsConfig>,
-    delivery: Option<DeliveryConfig>,
     smtp: Option<SmtpConfig>,
     email: Option<EmailConfig>,
     log: Option<LogConfig>,
@@ -121,18 +107,6 @@ struct RecipientsConfig {
     database_url: Option<String>,
     #[serde(rename = "static")]
     static_list: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-struct DeliveryConfig {
-    parallelism: Option<usize>,
-    #[serde(with = "humantime_serde")]
-    retry_initial: Option<Duration>,
-    #[serde(with = "humantime_serde")]
-    retry_max: Option<Duration>,
-    #[serde(with = "humantime_serde")]
-    give_up_after: Option<Duration>,
 }
 
 #[derive(Default, Deserialize)]
@@ -249,6 +223,18 @@ impl fmt::Debug for ServerSettings {
     }
 }
 
+/// The top-level keys of the file that are not the monitor's.
+const FILE_KEYS: &[&str] = &[
+    "outbox",
+    "sources",
+    "store",
+    "recipients",
+    "smtp",
+    "email",
+    "log",
+    "server",
+];
+
 /// Where `[server]` listens unless `listen` says otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:9105";
 
@@ -291,55 +277,32 @@ impl Settings {
         };
         match text {
             Some(t) => Settings::parse(&origin, &t),
-            None => Settings::from_file(origin, false, FileConfig::default()),
+            None => Settings::from_file(
+                origin,
+                false,
+                FileConfig::default(),
+                MonitorConfig::default(),
+            ),
         }
     }
 
     /// Parse and validate configuration `text`; errors name `origin`.
     pub fn parse(origin: &str, text: &str) -> Result<Settings, ConfigError> {
-        let file: FileConfig = toml::from_str(text).map_err(|e| toml_error(origin, &e))?;
-        Settings::from_file(origin.to_owned(), true, file)
+        let (file, monitor) = split(origin, text)?;
+        Settings::from_file(origin.to_owned(), true, file, monitor)
     }
 
-    fn from_file(origin: String, from_file: bool, f: FileConfig) -> Result<Settings, ConfigError> {
+    fn from_file(
+        origin: String,
+        from_file: bool,
+        f: FileConfig,
+        monitor: MonitorConfig,
+    ) -> Result<Settings, ConfigError> {
         let err = |key: &str, message: String| ConfigError {
             file: origin.clone(),
             key: Some(key.to_owned()),
             message,
         };
-        let d = MonitorConfig::default();
-        let delivery = f.delivery.unwrap_or_default();
-        let families = match f.families {
-            None => d.families.clone(),
-            Some(list) => list
-                .iter()
-                .map(|s| {
-                    s.parse::<Family>()
-                        .map_err(|e| err("families", e.to_string()))
-                })
-                .collect::<Result<Vec<_>, _>>()?,
-        };
-        let monitor = MonitorConfig {
-            families,
-            interval: f.interval.unwrap_or(d.interval),
-            probe_interval: f.probe_interval.unwrap_or(d.probe_interval),
-            service_url: f.service_url.unwrap_or(d.service_url.clone()),
-            notify_on_first: f.notify_on_first.unwrap_or(d.notify_on_first),
-            notify_new_recipients: f.notify_new_recipients.unwrap_or(d.notify_new_recipients),
-            confirmations: f.confirmations.unwrap_or(d.confirmations),
-            control_poll: f.control_poll.unwrap_or(d.control_poll),
-            heartbeat: f.heartbeat.unwrap_or(d.heartbeat),
-            lease_ttl: None,
-            shutdown_grace: f.shutdown_grace.unwrap_or(d.shutdown_grace),
-            delivery: DeliveryPolicy {
-                parallelism: delivery.parallelism.unwrap_or(d.delivery.parallelism),
-                retry_initial: delivery.retry_initial.unwrap_or(d.delivery.retry_initial),
-                retry_max: delivery.retry_max.unwrap_or(d.delivery.retry_max),
-                give_up_after: delivery.give_up_after.unwrap_or(d.delivery.give_up_after),
-                jitter: d.delivery.jitter,
-            },
-        };
-
         let sources_cfg = f.sources.unwrap_or_default();
         let strategy = match sources_cfg.strategy.as_deref() {
             None | Some("quorum") => Strategy::Quorum,
@@ -617,6 +580,36 @@ impl Settings {
     }
 }
 
+/// Parse `text` once and split it in two tables that keep their places in the text: the
+/// binary's own sections, and the monitor's keys (the core's [`MonitorConfig`], defaults
+/// included, unknown keys refused).
+fn split(origin: &str, text: &str) -> Result<(FileConfig, MonitorConfig), ConfigError> {
+    use serde::Deserialize;
+    use toml::de::{DeTable, Deserializer};
+    let root = DeTable::parse(text).map_err(|e| toml_error(origin, &e))?;
+    let span = root.span();
+    let (mut sections, mut monitor) = (DeTable::default(), DeTable::default());
+    for (key, value) in root.into_inner() {
+        if FILE_KEYS.contains(&key.get_ref().as_ref()) {
+            sections.insert(key, value);
+        } else {
+            monitor.insert(key, value);
+        }
+    }
+    let error = |mut e: toml::de::Error| {
+        e.set_input(Some(text));
+        toml_error(origin, &e)
+    };
+    let file = FileConfig::deserialize(Deserializer::from(toml::Spanned::new(
+        span.clone(),
+        sections,
+    )))
+    .map_err(error)?;
+    let monitor = MonitorConfig::deserialize(Deserializer::from(toml::Spanned::new(span, monitor)))
+        .map_err(error)?;
+    Ok((file, monitor))
+}
+
 /// A TOML error: toml's own report shows the line, the key and the offending value.
 fn toml_error(file: &str, e: &toml::de::Error) -> ConfigError {
     ConfigError {
@@ -756,6 +749,7 @@ fn source(e: &SourceEntry) -> Result<Arc<dyn IpSource>, (&'static str, String)> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ip_monitor_core::Family;
 
     fn load(text: &str) -> Result<Settings, ConfigError> {
         Settings::parse("t.toml", text)
@@ -864,9 +858,13 @@ mod example_file {
 
     #[test]
     fn the_example_file_documents_keys_that_load() {
-        let f: super::FileConfig =
-            toml::from_str(EXAMPLE).expect("the example parses with every key known");
-        assert!(f.email.is_some() && f.delivery.is_some() && f.recipients.is_some());
+        let (f, monitor) = super::split("example", EXAMPLE).expect("every key known");
+        assert!(f.email.is_some() && f.recipients.is_some());
+        assert_eq!(
+            monitor,
+            super::MonitorConfig::default(),
+            "the defaults, as it says"
+        );
         // The [smtp] keys, once their "# " is removed as the file says.
         let mut in_smtp = false;
         let enabled: Vec<String> = EXAMPLE
@@ -888,8 +886,7 @@ mod example_file {
                 key.unwrap_or(line).to_owned()
             })
             .collect();
-        let f: super::FileConfig =
-            toml::from_str(&enabled.join("\n")).expect("the [smtp] keys parse");
+        let (f, _) = super::split("example", &enabled.join("\n")).expect("the [smtp] keys parse");
         let smtp = f.smtp.expect("an [smtp] section once enabled");
         assert!(smtp.host.is_some() && smtp.password_env.is_some() && smtp.ca_file.is_some());
     }

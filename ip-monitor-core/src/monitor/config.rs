@@ -6,15 +6,36 @@ use crate::store::{Delivery, DeliveryUpdate};
 
 /// How the monitor behaves. Public fields with the documented defaults; the builder
 /// validates them.
+///
+/// With the `serde` feature it deserializes with every field optional (the default in its
+/// place), unknown keys refused, and durations written as `"1h"`, `"30s"` or `"1h 30m"`:
+///
+/// ```
+/// # #[cfg(feature = "serde")] {
+/// use std::time::Duration;
+/// use ip_monitor_core::MonitorConfig;
+/// let config: MonitorConfig =
+///     serde::Deserialize::deserialize(serde::de::value::MapDeserializer::<_, serde::de::value::Error>::new(
+///         [("interval", "15m"), ("service_url", "https://{ip}/")].into_iter(),
+///     ))
+///     .unwrap();
+/// assert_eq!(config.interval, Duration::from_secs(900));
+/// assert_eq!(config.heartbeat, MonitorConfig::default().heartbeat);
+/// # }
+/// ```
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct MonitorConfig {
     /// Families to track (default `[V4]`).
     pub families: Vec<Family>,
     /// Time between full checks (default 1 h).
+    #[cfg_attr(feature = "serde", serde(with = "duration"))]
     pub interval: Duration,
     /// Time between cheap probes (one request to the first source) between full checks; a
     /// probe answer that differs from the current address triggers a full check at once.
     /// `Duration::ZERO` turns probes off. Default 1 min.
+    #[cfg_attr(feature = "serde", serde(with = "duration"))]
     pub probe_interval: Duration,
     /// Entry URL template (default `http://{ip}:8008/`).
     pub service_url: String,
@@ -26,14 +47,18 @@ pub struct MonitorConfig {
     /// Consecutive agreeing checks before a new address counts (default 1).
     pub confirmations: u32,
     /// How often the desired state (running / paused) is read (default 5 s).
+    #[cfg_attr(feature = "serde", serde(with = "duration"))]
     pub control_poll: Duration,
     /// How often the status row is written and the lease renewed (default 10 s).
+    #[cfg_attr(feature = "serde", serde(with = "duration"))]
     pub heartbeat: Duration,
     /// Lease time-to-live (default `3 × heartbeat`).
+    #[cfg_attr(feature = "serde", serde(with = "duration::option"))]
     pub lease_ttl: Option<Duration>,
     /// Delivery parallelism and retry policy.
     pub delivery: DeliveryPolicy,
     /// How long shutdown waits for sends in flight (default 10 s).
+    #[cfg_attr(feature = "serde", serde(with = "duration"))]
     pub shutdown_grace: Duration,
 }
 
@@ -63,16 +88,22 @@ impl MonitorConfig {
     }
 }
 
-/// How deliveries are sent and retried.
+/// How deliveries are sent and retried. With the `serde` feature, deserialized like
+/// [`MonitorConfig`].
 #[derive(Debug, Clone, PartialEq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(default, deny_unknown_fields))]
 pub struct DeliveryPolicy {
     /// Sends at a time (default 8).
     pub parallelism: usize,
     /// Delay before the first retry (default 30 s); it doubles per attempt.
+    #[cfg_attr(feature = "serde", serde(with = "duration"))]
     pub retry_initial: Duration,
     /// Longest delay between retries (default 1 h).
+    #[cfg_attr(feature = "serde", serde(with = "duration"))]
     pub retry_max: Duration,
     /// Transient failures turn into a failure this long after the change (default 24 h).
+    #[cfg_attr(feature = "serde", serde(with = "duration"))]
     pub give_up_after: Duration,
     /// Each delay is multiplied by a random factor in `1 ± jitter` (default 0.2).
     pub jitter: f64,
@@ -137,5 +168,48 @@ impl DeliveryPolicy {
         }
         let at = (now + self.jittered(delivery.attempts.max(1))).min(deadline);
         DeliveryUpdate::Retry { at, error: message }
+    }
+}
+
+/// Durations in configuration files: `"1h"`, `"30s"`, `"1h 30m"`, `"250ms"`, `"0s"`.
+#[cfg(feature = "serde")]
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&humantime::format_duration(*d))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(|e| {
+            serde::de::Error::custom(format!(
+                "{text:?} is not a duration such as \"30s\", \"5m\" or \"1h\": {e}"
+            ))
+        })
+    }
+
+    pub(super) mod option {
+        use std::time::Duration;
+
+        use serde::{Deserializer, Serializer};
+
+        pub(crate) fn serialize<S: Serializer>(
+            d: &Option<Duration>,
+            s: S,
+        ) -> Result<S::Ok, S::Error> {
+            match d {
+                Some(d) => super::serialize(d, s),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+            d: D,
+        ) -> Result<Option<Duration>, D::Error> {
+            super::deserialize(d).map(Some)
+        }
     }
 }
