@@ -28,7 +28,9 @@ pub use monitor::{
 #[cfg(feature = "qr")]
 pub use notice::render_qr_png;
 pub use notice::{Notice, NoticeError, UrlTemplate};
-pub use notify::{FailureKind, Notifier, NotifyError, RecordingNotifier, SendPermit};
+pub use notify::{
+    FailureKind, FallbackNotifier, Notifier, NotifyError, RecordingNotifier, SendPermit,
+};
 pub use recipients::{
     InvalidRecipient, Recipient, RecipientList, Recipients, RecipientsError, StaticRecipients,
 };

@@ -86,6 +86,7 @@ impl Debug for SendPermit {
 #[error("{} delivery failure: {source}", match .kind { FailureKind::Transient => "transient", FailureKind::Permanent => "permanent", FailureKind::Withheld => "withheld" })]
 pub struct NotifyError {
     kind: FailureKind,
+    route: bool,
     #[source]
     source: Box<dyn std::error::Error + Send + Sync>,
 }
@@ -95,6 +96,20 @@ impl NotifyError {
     pub fn transient(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         NotifyError {
             kind: FailureKind::Transient,
+            route: false,
+            source: source.into(),
+        }
+    }
+
+    /// A transient failure of the route itself, before anything was said about this
+    /// recipient: the relay could not be reached (connection refused or timed out), the
+    /// session could not be set up (greeting, TLS, authentication), or the relay refused
+    /// the sender. Nothing was handed over, so another route may take the message at once
+    /// ([`FallbackNotifier`]).
+    pub fn route(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        NotifyError {
+            kind: FailureKind::Transient,
+            route: true,
             source: source.into(),
         }
     }
@@ -103,6 +118,7 @@ impl NotifyError {
     pub fn permanent(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         NotifyError {
             kind: FailureKind::Permanent,
+            route: false,
             source: source.into(),
         }
     }
@@ -111,6 +127,7 @@ impl NotifyError {
     pub fn withheld() -> Self {
         NotifyError {
             kind: FailureKind::Withheld,
+            route: false,
             source: "not handed over: the lease lapsed or the notice was superseded".into(),
         }
     }
@@ -128,6 +145,12 @@ impl NotifyError {
     /// Whether retrying is pointless.
     pub fn is_permanent(&self) -> bool {
         self.kind == FailureKind::Permanent
+    }
+
+    /// Whether the route failed before anything was said about this recipient (see
+    /// [`route`](Self::route)): another route may take the message at once.
+    pub fn is_route_failure(&self) -> bool {
+        self.route
     }
 
     /// Whether nothing was handed over because the permit had lapsed.
@@ -164,6 +187,21 @@ pub trait Notifier: Send + Sync + Debug {
         permit.check()?;
         self.notify(notice, recipient).await
     }
+
+    /// [`notify_within`](Notifier::notify_within), and say which route took the message:
+    /// `None` for a notifier with one route (the default), the route's name for one with
+    /// several ([`FallbackNotifier`]). The monitor calls this one, and logs and counts the
+    /// route.
+    async fn notify_via(
+        &self,
+        notice: &Notice,
+        recipient: &Recipient,
+        permit: &SendPermit,
+    ) -> Result<Option<String>, NotifyError> {
+        self.notify_within(notice, recipient, permit)
+            .await
+            .map(|()| None)
+    }
 }
 
 macro_rules! forward_notifier {
@@ -184,6 +222,14 @@ macro_rules! forward_notifier {
                 permit: &SendPermit,
             ) -> Result<(), NotifyError> {
                 (**self).notify_within(notice, recipient, permit).await
+            }
+            async fn notify_via(
+                &self,
+                notice: &Notice,
+                recipient: &Recipient,
+                permit: &SendPermit,
+            ) -> Result<Option<String>, NotifyError> {
+                (**self).notify_via(notice, recipient, permit).await
             }
         }
     };
@@ -220,6 +266,7 @@ struct RecordingInner {
     attempt_times: Vec<(String, tokio::time::Instant)>,
     failures: HashMap<String, (usize, FailureKind)>,
     delay: Option<Duration>,
+    route_failures: bool,
 }
 
 impl RecordingNotifier {
@@ -234,6 +281,12 @@ impl RecordingNotifier {
         self.lock()
             .failures
             .insert(email.to_ascii_lowercase(), (times, kind));
+    }
+
+    /// Make the scripted transient failures failures of the route
+    /// ([`NotifyError::route`]): a relay that is down, for tests of a [`FallbackNotifier`].
+    pub fn fail_as_route(&self, route: bool) {
+        self.lock().route_failures = route;
     }
 
     /// Take this long for every attempt.
@@ -304,6 +357,7 @@ impl Notifier for RecordingNotifier {
         }
         permit.check()?;
         let mut inner = self.lock();
+        let route = inner.route_failures;
         if let Some((left, kind)) = inner.failures.get_mut(&recipient.key())
             && *left > 0
         {
@@ -312,6 +366,7 @@ impl Notifier for RecordingNotifier {
             }
             let message = format!("scripted failure for {}", recipient.email());
             return Err(match kind {
+                FailureKind::Transient if route => NotifyError::route(message),
                 FailureKind::Transient => NotifyError::transient(message),
                 FailureKind::Permanent => NotifyError::permanent(message),
                 FailureKind::Withheld => NotifyError::withheld(),
@@ -319,5 +374,158 @@ impl Notifier for RecordingNotifier {
         }
         inner.sent.push((notice.clone(), recipient.clone()));
         Ok(())
+    }
+}
+
+/// Routes tried in order for each message: when one fails for a reason of the route itself
+/// ([`NotifyError::is_route_failure`]: unreachable, session refused, sender refused), the
+/// next takes the message at once, not after the retry backoff. Any other failure — a
+/// recipient refused, a message refused, a timeout after the message went out — is the
+/// answer, so nothing is sent twice and a refused mailbox is not tried elsewhere. When every
+/// route failed, the last one's error is returned (transient: the outbox retries, starting
+/// from the first route again).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// use ip_monitor_core::*;
+/// let (primary, backup) = (RecordingNotifier::new(), RecordingNotifier::new());
+/// primary.fail_as_route(true);
+/// primary.fail_next("ana@example.com", usize::MAX, FailureKind::Transient);
+/// let routes = FallbackNotifier::new("relay-1", primary.clone()).or("relay-2", backup.clone());
+/// let ana = Recipient::new("ana@example.com", None::<&str>).unwrap();
+/// let notice = Notice::new(1, "81.2.69.160".parse().unwrap(), "http://81.2.69.160:8008/".into(), std::time::SystemTime::now(), false).unwrap();
+/// let via = routes.notify_via(&notice, &ana, &SendPermit::always()).await.unwrap();
+/// assert_eq!(via.as_deref(), Some("relay-2"));
+/// assert_eq!((primary.sent().len(), backup.sent().len()), (0, 1));
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct FallbackNotifier {
+    routes: Vec<(String, Arc<dyn Notifier>)>,
+}
+
+impl FallbackNotifier {
+    /// The first route, called `name` in logs and counts.
+    pub fn new(name: impl Into<String>, notifier: impl Notifier + 'static) -> Self {
+        FallbackNotifier {
+            routes: vec![(name.into(), Arc::new(notifier))],
+        }
+    }
+
+    /// Then `notifier`, when the routes before it failed.
+    pub fn or(mut self, name: impl Into<String>, notifier: impl Notifier + 'static) -> Self {
+        self.routes.push((name.into(), Arc::new(notifier)));
+        self
+    }
+
+    /// The routes' names, in order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.routes.iter().map(|(name, _)| name.as_str())
+    }
+}
+
+#[async_trait]
+impl Notifier for FallbackNotifier {
+    async fn notify(&self, notice: &Notice, recipient: &Recipient) -> Result<(), NotifyError> {
+        self.notify_via(notice, recipient, &SendPermit::always())
+            .await
+            .map(|_| ())
+    }
+
+    async fn notify_within(
+        &self,
+        notice: &Notice,
+        recipient: &Recipient,
+        permit: &SendPermit,
+    ) -> Result<(), NotifyError> {
+        self.notify_via(notice, recipient, permit).await.map(|_| ())
+    }
+
+    async fn notify_via(
+        &self,
+        notice: &Notice,
+        recipient: &Recipient,
+        permit: &SendPermit,
+    ) -> Result<Option<String>, NotifyError> {
+        let last = self.routes.len() - 1;
+        for (i, (name, route)) in self.routes.iter().enumerate() {
+            match route.notify_via(notice, recipient, permit).await {
+                Ok(inner) => {
+                    return Ok(Some(match inner {
+                        Some(inner) => format!("{name}/{inner}"),
+                        None => name.clone(),
+                    }));
+                }
+                Err(e) if i < last && e.is_route_failure() => {
+                    tracing::warn!(
+                        route = %name,
+                        next = %self.routes[i + 1].0,
+                        email = recipient.email(),
+                        "route failed, trying the next: {e}"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        unreachable!("a FallbackNotifier has at least one route")
+    }
+}
+
+#[cfg(test)]
+mod fallback_tests {
+    use super::*;
+
+    fn notice() -> Notice {
+        Notice::new(
+            1,
+            "81.2.69.160".parse().unwrap(),
+            "http://81.2.69.160:8008/".into(),
+            std::time::SystemTime::now(),
+            false,
+        )
+        .unwrap()
+    }
+
+    /// Only a failure of the route moves on; the answer about the recipient, a lapsed permit
+    /// or the last route's failure is returned as it is.
+    #[tokio::test]
+    async fn only_route_failures_move_to_the_next_route() {
+        let ana = Recipient::new("ana@example.com", None::<&str>).unwrap();
+        let cases = [
+            (FailureKind::Transient, true, Ok(Some("b"))),
+            (FailureKind::Transient, false, Err(FailureKind::Transient)),
+            (FailureKind::Permanent, true, Err(FailureKind::Permanent)),
+            (FailureKind::Withheld, true, Err(FailureKind::Withheld)),
+        ];
+        for (kind, route, expected) in cases {
+            let (a, b) = (RecordingNotifier::new(), RecordingNotifier::new());
+            a.fail_as_route(route);
+            a.fail_next("ana@example.com", 1, kind);
+            let routes = FallbackNotifier::new("a", a.clone()).or("b", b.clone());
+            let got = routes
+                .notify_via(&notice(), &ana, &SendPermit::always())
+                .await;
+            match expected {
+                Ok(via) => assert_eq!(got.unwrap().as_deref(), via),
+                Err(kind) => assert_eq!(got.unwrap_err().kind(), kind),
+            }
+            assert_eq!(
+                b.attempts(),
+                usize::from(expected.is_ok()),
+                "{kind:?} {route}"
+            );
+        }
+        // Every route down: the last one's error, transient, for the outbox to retry.
+        let (a, b) = (RecordingNotifier::new(), RecordingNotifier::new());
+        for n in [&a, &b] {
+            n.fail_as_route(true);
+            n.fail_next("ana@example.com", 1, FailureKind::Transient);
+        }
+        let routes = FallbackNotifier::new("a", a.clone()).or("b", b.clone());
+        let e = routes.notify(&notice(), &ana).await.unwrap_err();
+        assert!(e.is_transient() && e.is_route_failure());
+        assert_eq!((a.attempts(), b.attempts()), (1, 1));
+        assert_eq!(routes.names().collect::<Vec<_>>(), ["a", "b"]);
     }
 }

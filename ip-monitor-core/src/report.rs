@@ -251,7 +251,7 @@ mod json {
     impl Serialize for StatusReport {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
             let main = self.main.as_ref();
-            let mut m = serializer.serialize_map(Some(11))?;
+            let mut m = serializer.serialize_map(Some(12))?;
             m.serialize_entry("state", self.state.as_str())?;
             m.serialize_entry("desired", self.desired.as_str())?;
             m.serialize_entry(
@@ -320,6 +320,7 @@ mod json {
                 })
                 .unwrap_or_default();
             m.serialize_entry("sources", &sources)?;
+            m.serialize_entry("sent_via", &main.map(|r| &r.sent_via))?;
             m.serialize_entry("deliveries", &self.deliveries)?;
             m.end()
         }
@@ -411,6 +412,7 @@ mod tests {
             next_check_at: None,
             last_error: None,
             delivery_error: None,
+            sent_via: Default::default(),
             sources: Vec::new(),
         }
     }

@@ -732,6 +732,7 @@ pub async fn store_conformance(store: &dyn StateStore) {
         next_check_at: Some(t(3605)),
         last_error: None,
         delivery_error: Some("451 4.3.0 try again later".into()),
+        sent_via: [("smtp.example.com:587".to_owned(), 3)].into(),
         sources: vec![SourceStatus {
             name: "ipify".into(),
             family: Family::V4,

@@ -461,6 +461,19 @@ impl Dashboard {
             family(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name} {n}");
         }
+        family(
+            &mut out,
+            "ip_monitor_route_deliveries_total",
+            "counter",
+            "Deliveries this instance handed over per route, with backup relays.",
+        );
+        for (route, n) in &status.sent_via {
+            let _ = writeln!(
+                out,
+                "ip_monitor_route_deliveries_total{{route=\"{}\"}} {n}",
+                label(route)
+            );
+        }
         if let Ok(report) = &report {
             family(
                 &mut out,
@@ -644,7 +657,16 @@ impl Dashboard {
         for (_, n) in counts(&report.deliveries) {
             let _ = write!(h, "<td>{n}</td>");
         }
-        h.push_str("</tr></table></section>\n");
+        h.push_str("</tr></table>\n");
+        if let Some(m) = main.filter(|m| !m.sent_via.is_empty()) {
+            let via: Vec<String> = m
+                .sent_via
+                .iter()
+                .map(|(route, n)| format!("{} {n}", esc(route)))
+                .collect();
+            let _ = writeln!(h, "<p>Sent via: {}.</p>", via.join(", "));
+        }
+        h.push_str("</section>\n");
 
         h.push_str(
             "<section id=\"instances\"><h2>Instances</h2><table><tr><th>instance</th>\

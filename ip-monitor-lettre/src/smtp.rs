@@ -305,11 +305,18 @@ impl SmtpNotifierBuilder {
 /// replies, network errors, TLS trouble, timeouts, any failure setting up the session (a
 /// wrong password, a server without STARTTLS) and refusals of the sender or by relay policy
 /// are transient, so fixing the relay or the configuration still delivers what is pending.
+///
+/// A failure before anything was said about the recipient — the relay unreachable, the
+/// session refused, the sender refused — is a failure of the route
+/// ([`NotifyError::route`]): a [`FallbackNotifier`](ip_monitor_core::FallbackNotifier)
+/// hands the message to its next relay at once.
 fn classify(error: SendError) -> NotifyError {
     if matches!(error, SendError::Withheld) {
         NotifyError::withheld()
     } else if error.is_permanent() {
         NotifyError::permanent(error)
+    } else if error.is_route_failure() {
+        NotifyError::route(error)
     } else {
         NotifyError::transient(error)
     }

@@ -62,6 +62,15 @@ impl SendError {
         }
     }
 
+    /// Whether the relay failed before hearing of the recipient: it could not be reached,
+    /// the session could not be set up, or it refused the sender. Nothing was handed over.
+    pub(crate) fn is_route_failure(&self) -> bool {
+        matches!(
+            self,
+            SendError::Connect { .. } | SendError::Session(_) | SendError::Sender(_)
+        )
+    }
+
     /// Whether the connection failed (as opposed to the server answering): a pooled
     /// session the server closed while idle fails this way.
     fn is_connection_failure(&self) -> bool {
@@ -221,7 +230,12 @@ impl Pool {
         };
         let tcp = tokio::time::timeout(self.timeout, TcpStream::connect((host, self.port)))
             .await
-            .map_err(|_| SendError::Timeout(self.timeout))?
+            .map_err(|_| {
+                connect_error(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("no connection within {:?}", self.timeout),
+                ))
+            })?
             .map_err(connect_error)?;
         tcp.set_nodelay(true).map_err(connect_error)?;
         let name = || {

@@ -124,6 +124,9 @@ struct SmtpConfig {
     timeout: Option<Duration>,
     pool_size: Option<u32>,
     ca_file: Option<PathBuf>,
+    /// Backup relays (`[[smtp.fallback]]`), tried in order when the ones before cannot take
+    /// a message.
+    fallback: Vec<SmtpConfig>,
 }
 
 impl fmt::Debug for SmtpConfig {
@@ -171,8 +174,13 @@ pub enum RecipientsSetting {
 /// How they are told.
 #[derive(Debug, Clone)]
 pub enum NotifierSetting {
-    /// Through an SMTP server.
-    Smtp(Box<SmtpNotifier>),
+    /// Through an SMTP server, and its backups in order.
+    Smtp {
+        /// The relay of `[smtp]`.
+        primary: Box<SmtpNotifier>,
+        /// The relays of `[[smtp.fallback]]`.
+        fallback: Vec<SmtpNotifier>,
+    },
     /// As `.eml` files in a directory.
     Files(PathBuf),
 }
@@ -410,77 +418,34 @@ impl Settings {
 
         let notifier = match f.smtp {
             None => NotifierSetting::Files(f.outbox.unwrap_or_else(|| PathBuf::from("outbox"))),
-            Some(smtp) => {
-                let host = smtp.host.ok_or_else(|| {
-                    err("smtp.host", "required when [smtp] is present".to_owned())
-                })?;
-                let tls = match smtp.tls.as_deref() {
-                    None => Tls::StartTls,
-                    Some(t) => t.parse::<Tls>().map_err(|_| {
-                        err(
-                            "smtp.tls",
-                            format!("{t:?}: expected \"starttls\", \"tls\" or \"none\""),
-                        )
-                    })?,
-                };
-                let mut b = SmtpNotifier::builder(host)
-                    .tls(tls)
-                    .pool_size(
-                        smtp.pool_size
-                            .unwrap_or(monitor.delivery.parallelism as u32),
-                    )
-                    .template(template.clone());
-                if let Some(port) = smtp.port {
-                    b = b.port(port);
-                }
-                if let Some(t) = smtp.timeout {
-                    b = b.timeout(t);
-                }
-                if let Some(path) = &smtp.ca_file {
-                    let pem = std::fs::read(path).map_err(|e| {
-                        err(
-                            "smtp.ca_file",
-                            format!("cannot read {}: {e}", path.display()),
-                        )
-                    })?;
-                    b = b.add_root_certificates(pem);
-                }
-                let password = match (&smtp.password_env, &smtp.password_file) {
-                    (Some(var), None) => Some(
-                        Password::from_env(var)
-                            .map_err(|e| err("smtp.password_env", e.to_string()))?,
-                    ),
-                    (None, Some(file)) => Some(
-                        Password::from_file(file)
-                            .map_err(|e| err("smtp.password_file", e.to_string()))?,
-                    ),
-                    (None, None) => None,
-                    (Some(_), Some(_)) => {
+            Some(mut smtp) => {
+                let pool = monitor.delivery.parallelism as u32;
+                let backups = std::mem::take(&mut smtp.fallback);
+                let primary = smtp_notifier(smtp, "smtp", &template, pool)
+                    .map_err(|(key, message)| err(&key, message))?;
+                let mut fallback = Vec::with_capacity(backups.len());
+                for (i, backup) in backups.into_iter().enumerate() {
+                    let key = format!("smtp.fallback[{i}]");
+                    let inherited = [
+                        ("from", backup.from.is_some()),
+                        ("reply_to", backup.reply_to.is_some()),
+                        ("fallback", !backup.fallback.is_empty()),
+                    ];
+                    if let Some((name, _)) = inherited.iter().find(|(_, set)| *set) {
                         return Err(err(
-                            "smtp.password_env",
-                            "set password_env or password_file, not both".to_owned(),
+                            &format!("{key}.{name}"),
+                            "set in [smtp] only: every relay sends the same message".to_owned(),
                         ));
                     }
-                };
-                match (smtp.username, password) {
-                    (Some(user), Some(password)) => b = b.credentials(user, password),
-                    (Some(_), None) => {
-                        return Err(err(
-                            "smtp.username",
-                            "needs password_env or password_file".to_owned(),
-                        ));
-                    }
-                    (None, Some(_)) => {
-                        return Err(err("smtp.username", "required with a password".to_owned()));
-                    }
-                    (None, None) => {}
+                    fallback.push(
+                        smtp_notifier(backup, &key, &template, pool)
+                            .map_err(|(key, message)| err(&key, message))?,
+                    );
                 }
-                NotifierSetting::Smtp(Box::new(b.build().map_err(|e| match e {
-                    ip_monitor_lettre::Error::InsecureCredentials { .. } => {
-                        err("smtp.tls", e.to_string())
-                    }
-                    other => err("smtp", other.to_string()),
-                })?))
+                NotifierSetting::Smtp {
+                    primary: Box::new(primary),
+                    fallback,
+                }
             }
         };
 
@@ -578,6 +543,74 @@ impl Settings {
             message: message.into(),
         }
     }
+}
+
+/// The notifier of one relay (`[smtp]` or a `[[smtp.fallback]]` entry, whose keys start
+/// with `key`); errors name the key.
+fn smtp_notifier(
+    smtp: SmtpConfig,
+    key: &str,
+    template: &MessageTemplate,
+    default_pool: u32,
+) -> Result<SmtpNotifier, (String, String)> {
+    let err = |name: &str, message: String| (format!("{key}.{name}"), message);
+    let host = smtp
+        .host
+        .ok_or_else(|| err("host", format!("required in [{key}]")))?;
+    let tls = match smtp.tls.as_deref() {
+        None => Tls::StartTls,
+        Some(t) => t.parse::<Tls>().map_err(|_| {
+            err(
+                "tls",
+                format!("{t:?}: expected \"starttls\", \"tls\" or \"none\""),
+            )
+        })?,
+    };
+    let mut b = SmtpNotifier::builder(host)
+        .tls(tls)
+        .pool_size(smtp.pool_size.unwrap_or(default_pool))
+        .template(template.clone());
+    if let Some(port) = smtp.port {
+        b = b.port(port);
+    }
+    if let Some(t) = smtp.timeout {
+        b = b.timeout(t);
+    }
+    if let Some(path) = &smtp.ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| err("ca_file", format!("cannot read {}: {e}", path.display())))?;
+        b = b.add_root_certificates(pem);
+    }
+    let password = match (&smtp.password_env, &smtp.password_file) {
+        (Some(var), None) => {
+            Some(Password::from_env(var).map_err(|e| err("password_env", e.to_string()))?)
+        }
+        (None, Some(file)) => {
+            Some(Password::from_file(file).map_err(|e| err("password_file", e.to_string()))?)
+        }
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            return Err(err(
+                "password_env",
+                "set password_env or password_file, not both".to_owned(),
+            ));
+        }
+    };
+    match (smtp.username, password) {
+        (Some(user), Some(password)) => b = b.credentials(user, password),
+        (Some(_), None) => {
+            return Err(err(
+                "username",
+                "needs password_env or password_file".to_owned(),
+            ));
+        }
+        (None, Some(_)) => return Err(err("username", "required with a password".to_owned())),
+        (None, None) => {}
+    }
+    b.build().map_err(|e| match e {
+        ip_monitor_lettre::Error::InsecureCredentials { .. } => err("tls", e.to_string()),
+        other => (key.to_owned(), other.to_string()),
+    })
 }
 
 /// Parse `text` once and split it in two tables that keep their places in the text: the

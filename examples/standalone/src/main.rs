@@ -13,11 +13,12 @@ use std::time::SystemTime;
 use clap::{Parser, Subcommand, ValueEnum};
 use ip_monitor_core::web::Dashboard;
 use ip_monitor_core::{
-    CheckReport, DeliveryState, DesiredState, Error as CoreError, Event, Monitor, Notice, Notifier,
-    Recipient, RecipientList, Recipients, StateStore, StaticRecipients, StatusReport,
+    CheckReport, DeliveryState, DesiredState, Error as CoreError, Event, FallbackNotifier, Monitor,
+    Notice, Notifier, Recipient, RecipientList, Recipients, StateStore, StaticRecipients,
+    StatusReport,
 };
 use ip_monitor_diesel::{DieselRecipients, DieselStore};
-use ip_monitor_lettre::FileNotifier;
+use ip_monitor_lettre::{FileNotifier, SmtpNotifier};
 use serde_json::{Value, json};
 
 use ip_monitor_standalone::config::{ConfigError, NotifierSetting, RecipientsSetting, Settings};
@@ -296,7 +297,17 @@ async fn recipients_elsewhere(s: &Settings) -> Result<Arc<dyn Recipients>, Failu
 
 fn notifier(s: &Settings) -> Arc<dyn Notifier> {
     match &s.notifier {
-        NotifierSetting::Smtp(n) => Arc::new((**n).clone()),
+        NotifierSetting::Smtp { primary, fallback } if fallback.is_empty() => {
+            Arc::new((**primary).clone())
+        }
+        NotifierSetting::Smtp { primary, fallback } => {
+            let name = |n: &SmtpNotifier| format!("{}:{}", n.host(), n.port());
+            let routes = fallback.iter().fold(
+                FallbackNotifier::new(name(primary), (**primary).clone()),
+                |routes, backup| routes.or(name(backup), backup.clone()),
+            );
+            Arc::new(routes)
+        }
         NotifierSetting::Files(dir) => Arc::new(FileNotifier::new(dir.clone(), s.template.clone())),
     }
 }
@@ -404,7 +415,13 @@ async fn run(s: &Settings) -> Outcome {
 /// Where the notices go, in words.
 fn destination(s: &Settings) -> String {
     match &s.notifier {
-        NotifierSetting::Smtp(n) => format!("by email through {}:{}", n.host(), n.port()),
+        NotifierSetting::Smtp { primary, fallback } => {
+            let mut through = format!("by email through {}:{}", primary.host(), primary.port());
+            for backup in fallback {
+                through.push_str(&format!(", else {}:{}", backup.host(), backup.port()));
+            }
+            through
+        }
         NotifierSetting::Files(dir) => format!(
             "as .eml files in {} (set [smtp] to email them)",
             dir.display()
@@ -537,6 +554,10 @@ async fn status(s: &Settings, as_json: bool) -> Outcome {
         println!("last error:  {}", m.last_error.as_deref().unwrap_or("none"));
         if let Some(e) = &m.delivery_error {
             println!("relay:       deliveries wait for a retry: {e}");
+        }
+        if !m.sent_via.is_empty() {
+            let via: Vec<String> = m.sent_via.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            println!("sent via:    {}", via.join(", "));
         }
         for src in &m.sources {
             let answer = src

@@ -84,6 +84,9 @@ pub enum Event {
         id: i64,
         /// To whom.
         email: String,
+        /// The route that took it, for a notifier with several
+        /// ([`FallbackNotifier`](crate::FallbackNotifier)).
+        via: Option<String>,
     },
     /// A delivery failed transiently and will be retried.
     DeliveryRetry {
@@ -271,6 +274,7 @@ impl Monitor {
             next_check_at: None,
             last_error: None,
             delivery_error: None,
+            sent_via: Default::default(),
             sources: Vec::new(),
         };
         let (status_tx, status) = watch::channel(initial.clone());

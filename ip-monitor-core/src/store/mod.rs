@@ -459,6 +459,10 @@ pub struct InstanceStatus {
     /// wanting authentication) — while deliveries wait to be retried; cleared by a send.
     #[cfg_attr(feature = "serde", serde(default))]
     pub delivery_error: Option<String>,
+    /// Messages this instance handed over, per route, for a notifier with several routes
+    /// ([`FallbackNotifier`](crate::FallbackNotifier)).
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub sent_via: std::collections::BTreeMap<String, u64>,
     /// Each source's last answer.
     pub sources: Vec<SourceStatus>,
 }

@@ -26,7 +26,7 @@ use crate::store::{
 type Joined = std::result::Result<(Id, SendOutcome), JoinError>;
 
 /// What a send task reports.
-pub(super) struct SendOutcome(std::result::Result<(), NotifyError>);
+pub(super) struct SendOutcome(std::result::Result<Option<String>, NotifyError>);
 
 /// What a store write reports: the results' fate and the deliveries claimed.
 pub(super) type Written = std::result::Result<(Vec<Recorded>, Vec<Delivery>), StoreError>;
@@ -380,7 +380,7 @@ impl Runner {
         let notifier = Arc::clone(&self.shared.notifier);
         let recipient = delivery.recipient.clone();
         let handle = self.outbox.tasks.spawn(async move {
-            SendOutcome(notifier.notify_within(&notice, &recipient, &permit).await)
+            SendOutcome(notifier.notify_via(&notice, &recipient, &permit).await)
         });
         self.outbox.sending.insert(
             handle.id(),
@@ -424,13 +424,20 @@ impl Runner {
             _ => None,
         };
         let (update, event) = match outcome {
-            Ok(()) => {
-                tracing::info!(id = delivery.id, %email, "notice delivered");
+            Ok(via) => {
+                match &via {
+                    Some(via) => tracing::info!(id = delivery.id, %email, %via, "notice delivered"),
+                    None => tracing::info!(id = delivery.id, %email, "notice delivered"),
+                }
+                if let Some(via) = &via {
+                    *self.status.sent_via.entry(via.clone()).or_default() += 1;
+                }
                 (
                     DeliveryUpdate::Sent,
                     Event::DeliverySent {
                         id: delivery.id,
                         email,
+                        via,
                     },
                 )
             }
