@@ -2,6 +2,9 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod address;
+mod channel;
+#[cfg(feature = "chat")]
+pub mod chat;
 pub mod check;
 pub mod clock;
 pub mod error;
@@ -18,6 +21,7 @@ pub mod testing;
 pub mod web;
 
 pub use address::{Family, Scope, is_global};
+pub use channel::{ChannelRouter, WithChannels};
 pub use check::{CheckError, CheckOutcome, SourceReport, SourceSet, Strategy};
 pub use clock::{Clock, SystemClock, TokioClock};
 pub use error::{Error, Result};

@@ -133,6 +133,9 @@ pub struct Notice {
     pub family: Family,
     /// The new address (for the notifier's own use; the message shows the URL).
     pub address: IpAddr,
+    /// The address it replaced, when known (a monitor that restarted since the change was
+    /// recorded does not know it).
+    pub previous: Option<IpAddr>,
     /// The entry URL.
     pub url: String,
     /// When the change was detected.
@@ -149,6 +152,7 @@ impl fmt::Debug for Notice {
             .field("change_id", &self.change_id)
             .field("family", &self.family)
             .field("address", &self.address)
+            .field("previous", &self.previous)
             .field("url", &self.url)
             .field("test", &self.test)
             .field(
@@ -160,6 +164,12 @@ impl fmt::Debug for Notice {
 }
 
 impl Notice {
+    /// The same notice, saying which address the new one replaced.
+    pub fn with_previous(mut self, previous: Option<IpAddr>) -> Self {
+        self.previous = previous;
+        self
+    }
+
     /// A notice for `url`, rendering its QR code when the `qr` feature is on.
     pub fn new(
         change_id: i64,
@@ -176,6 +186,7 @@ impl Notice {
             change_id,
             family: Family::of(&address),
             address,
+            previous: None,
             url,
             detected_at,
             test,

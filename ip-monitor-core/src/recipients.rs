@@ -43,6 +43,11 @@ impl Recipient {
         }
         let email = raw.trim();
         validate_email(email).map_err(reject)?;
+        if email.to_ascii_lowercase().ends_with(CHANNEL_DOMAIN) {
+            return Err(reject(
+                "the domain channel.invalid names chat channels, not people",
+            ));
+        }
         let name = match name {
             None => None,
             Some(n) => {
@@ -63,6 +68,60 @@ impl Recipient {
         })
     }
 
+    /// A chat channel as a recipient: one delivery per change like a person's, retried,
+    /// superseded and fenced the same way. Its address is `NAME@channel.invalid` (a domain
+    /// that never resolves, and that [`new`](Self::new) refuses, so no staff row can pose as a
+    /// channel); a [`ChannelRouter`](crate::ChannelRouter) sends it to the channel's notifier.
+    ///
+    /// ```
+    /// use ip_monitor_core::Recipient;
+    /// let ops = Recipient::channel("ops-chat").unwrap();
+    /// assert_eq!(ops.email(), "ops-chat@channel.invalid");
+    /// assert_eq!(ops.channel_name(), Some("ops-chat"));
+    /// assert!(Recipient::new("ops-chat@channel.invalid", None::<&str>).is_err());
+    /// ```
+    pub fn channel(name: &str) -> Result<Self, InvalidRecipient> {
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !ok {
+            return Err(InvalidRecipient {
+                row: preview(name),
+                reason: "a channel name is 1 to 64 of a-z, A-Z, 0-9, - and _".to_owned(),
+            });
+        }
+        Ok(Recipient {
+            email: format!("{name}{CHANNEL_DOMAIN}"),
+            name: Some(name.to_owned()),
+        })
+    }
+
+    /// A recipient read back from a store's delivery row: a person (validated as by
+    /// [`new`](Self::new)) or a channel made by [`channel`](Self::channel).
+    ///
+    /// ```
+    /// use ip_monitor_core::Recipient;
+    /// let ops = Recipient::stored("ops-chat@channel.invalid", Some("ops-chat")).unwrap();
+    /// assert_eq!(ops.channel_name(), Some("ops-chat"));
+    /// assert!(Recipient::stored("x y@channel.invalid", None::<&str>).is_err());
+    /// ```
+    pub fn stored(
+        email: impl AsRef<str>,
+        name: Option<impl AsRef<str>>,
+    ) -> Result<Self, InvalidRecipient> {
+        match email.as_ref().strip_suffix(CHANNEL_DOMAIN) {
+            Some(channel) => Recipient::channel(channel),
+            None => Recipient::new(email, name),
+        }
+    }
+
+    /// The channel's name, for a recipient made by [`channel`](Self::channel).
+    pub fn channel_name(&self) -> Option<&str> {
+        self.email.strip_suffix(CHANNEL_DOMAIN)
+    }
+
     /// The email address.
     pub fn email(&self) -> &str {
         &self.email
@@ -78,6 +137,9 @@ impl Recipient {
         self.email.to_ascii_lowercase()
     }
 }
+
+/// The reserved domain of channel recipients.
+const CHANNEL_DOMAIN: &str = "@channel.invalid";
 
 impl Debug for Recipient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

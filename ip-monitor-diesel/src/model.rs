@@ -115,7 +115,7 @@ pub(crate) struct DeliveryRow {
 
 impl DeliveryRow {
     pub(crate) fn into_delivery(self) -> Result<Delivery, StoreError> {
-        let recipient = Recipient::new(&self.email, self.name.as_deref())
+        let recipient = Recipient::stored(&self.email, self.name.as_deref())
             .map_err(|e| invalid(format!("delivery {}: {e}", self.id)))?;
         Ok(Delivery {
             id: self.id,

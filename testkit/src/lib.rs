@@ -9,9 +9,15 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// A server that judges each request: given its head (request line and headers) and body,
+/// the status and the body of the answer.
+pub type Judge = Arc<dyn Fn(&str, &[u8]) -> (u16, String) + Send + Sync>;
+
 /// What the HTTP server does with each request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum Behavior {
+    /// Answer what the judge says (a platform that checks the request, its signature).
+    Judge(Judge),
     /// Answer `status` with `body` after `delay`.
     Respond {
         /// HTTP status.
@@ -40,6 +46,21 @@ pub enum Behavior {
         /// Where to.
         location: String,
     },
+}
+
+impl std::fmt::Debug for Behavior {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Behavior::Judge(_) => f.write_str("Judge"),
+            Behavior::Respond { status, delay, .. } => {
+                write!(f, "Respond({status}, after {delay:?})")
+            }
+            Behavior::Drip { len, every } => write!(f, "Drip({len} every {every:?})"),
+            Behavior::BlackHole => f.write_str("BlackHole"),
+            Behavior::Stream { len } => write!(f, "Stream({len})"),
+            Behavior::Redirect { location } => write!(f, "Redirect({location})"),
+        }
+    }
 }
 
 impl Behavior {
@@ -71,6 +92,7 @@ pub struct HttpServer {
     hits: Arc<AtomicUsize>,
     user_agents: Arc<Mutex<Vec<String>>>,
     bodies: Arc<Mutex<Vec<Vec<u8>>>>,
+    heads: Arc<Mutex<Vec<String>>>,
 }
 
 impl HttpServer {
@@ -83,6 +105,7 @@ impl HttpServer {
             hits: Arc::new(AtomicUsize::new(0)),
             user_agents: Arc::new(Mutex::new(Vec::new())),
             bodies: Arc::new(Mutex::new(Vec::new())),
+            heads: Arc::new(Mutex::new(Vec::new())),
         };
         let s = server.clone();
         tokio::spawn(async move {
@@ -115,6 +138,11 @@ impl HttpServer {
     /// The body of each request so far (by Content-Length).
     pub fn bodies(&self) -> Vec<Vec<u8>> {
         self.bodies.lock().unwrap().clone()
+    }
+
+    /// The head (request line and headers) of each request so far.
+    pub fn heads(&self) -> Vec<String> {
+        self.heads.lock().unwrap().clone()
     }
 
     /// The User-Agent of each request so far.
@@ -156,7 +184,8 @@ impl HttpServer {
                 Ok(n) => body.extend_from_slice(&buf[..n]),
             }
         }
-        self.bodies.lock().unwrap().push(body);
+        self.bodies.lock().unwrap().push(body.clone());
+        self.heads.lock().unwrap().push(text.clone());
         self.hits.fetch_add(1, Ordering::SeqCst);
         if let Some(ua) = text.lines().find_map(|l| {
             l.strip_prefix("user-agent: ")
@@ -166,6 +195,15 @@ impl HttpServer {
         }
         let behavior = self.behavior.lock().unwrap().clone();
         match behavior {
+            Behavior::Judge(judge) => {
+                let (status, answer) = judge(&text, &body);
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    answer.len()
+                );
+                let _ = stream.write_all(head.as_bytes()).await;
+                let _ = stream.write_all(answer.as_bytes()).await;
+            }
             Behavior::Respond {
                 status,
                 body,

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ip_monitor_core::chat::{ChatKind, ChatNotifier, ChatWords};
 use ip_monitor_core::{
     AnswerFormat, DnsIpSource, HttpIpSource, IpSource, LocalInterfaceSource, MonitorConfig,
-    SourceSet, Strategy, UrlTemplate,
+    Recipient, SourceSet, Strategy, UrlTemplate,
 };
 use ip_monitor_lettre::{Locale, MessageTemplate, MessageText, Password, SmtpNotifier, Tls};
 use serde::Deserialize;
@@ -50,6 +51,19 @@ struct FileConfig {
     email: Option<EmailConfig>,
     log: Option<LogConfig>,
     server: Option<ServerConfig>,
+    channels: Vec<ChannelConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct ChannelConfig {
+    kind: Option<String>,
+    name: Option<String>,
+    url: Option<String>,
+    url_env: Option<String>,
+    secret_env: Option<String>,
+    #[serde(with = "humantime_serde")]
+    timeout: Option<Duration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +224,8 @@ pub struct Settings {
     pub log: Option<LogSettings>,
     /// The HTTP surface (`[server]`), if any.
     pub server: Option<ServerSettings>,
+    /// The chat channels (`[[channels]]`), each told once per change.
+    pub channels: Vec<(String, ChatNotifier)>,
 }
 
 /// The status page, health check and metrics (`[server]`).
@@ -241,6 +257,7 @@ const FILE_KEYS: &[&str] = &[
     "email",
     "log",
     "server",
+    "channels",
 ];
 
 /// Where `[server]` listens unless `listen` says otherwise.
@@ -520,7 +537,74 @@ impl Settings {
                 Some(ServerSettings { listen, token })
             }
         };
+        let mut channels: Vec<(String, ChatNotifier)> = Vec::new();
+        for (i, c) in f.channels.into_iter().enumerate() {
+            let key = |name: &str| format!("channels[{i}].{name}");
+            let kind: ChatKind = c
+                .kind
+                .as_deref()
+                .ok_or_else(|| err(&key("kind"), "required".to_owned()))?
+                .parse()
+                .map_err(|e: String| err(&key("kind"), e))?;
+            let name = c.name.unwrap_or_else(|| kind.as_str().to_owned());
+            if Recipient::channel(&name).is_err() {
+                return Err(err(
+                    &key("name"),
+                    format!("{name:?}: 1 to 64 of a-z, A-Z, 0-9, - and _"),
+                ));
+            }
+            if channels.iter().any(|(n, _)| *n == name) {
+                return Err(err(
+                    &key("name"),
+                    format!("{name:?} names another channel too"),
+                ));
+            }
+            let url = match (c.url, c.url_env) {
+                (Some(url), None) => url,
+                (None, Some(var)) => std::env::var(&var).map_err(|_| {
+                    err(
+                        &key("url_env"),
+                        format!("the environment variable {var} is not set"),
+                    )
+                })?,
+                (None, None) => {
+                    return Err(err(
+                        &key("url_env"),
+                        "the bot's URL: url_env (it is a secret) or url".to_owned(),
+                    ));
+                }
+                (Some(_), Some(_)) => {
+                    return Err(err(&key("url"), "set url or url_env, not both".to_owned()));
+                }
+            };
+            let t = &template.text;
+            let mut notifier = ChatNotifier::new(kind, url)
+                .map_err(|e| err(&key("url"), e.to_string()))?
+                .words(ChatWords {
+                    title: t.subject.clone(),
+                    intro: t.intro.clone(),
+                    button: t.button.clone(),
+                    test_marker: t.test_marker.clone(),
+                    test_notice: t.test_notice.clone(),
+                });
+            if let Some(var) = c.secret_env {
+                let secret = std::env::var(&var).map_err(|_| {
+                    err(
+                        &key("secret_env"),
+                        format!("the environment variable {var} is not set"),
+                    )
+                })?;
+                notifier = notifier.secret(secret);
+            }
+            if let Some(timeout) = c.timeout {
+                notifier = notifier
+                    .timeout(timeout)
+                    .map_err(|e| err(&key("timeout"), e.to_string()))?;
+            }
+            channels.push((name, notifier));
+        }
         Ok(Settings {
+            channels,
             origin,
             from_file,
             monitor,

@@ -13,9 +13,9 @@ use std::time::SystemTime;
 use clap::{Parser, Subcommand, ValueEnum};
 use ip_monitor_core::web::Dashboard;
 use ip_monitor_core::{
-    CheckReport, DeliveryState, DesiredState, Error as CoreError, Event, FallbackNotifier, Monitor,
-    Notice, Notifier, Recipient, RecipientList, Recipients, StateStore, StaticRecipients,
-    StatusReport,
+    ChannelRouter, CheckReport, DeliveryState, DesiredState, Error as CoreError, Event,
+    FallbackNotifier, Monitor, Notice, Notifier, Recipient, RecipientList, Recipients, StateStore,
+    StaticRecipients, StatusReport, WithChannels,
 };
 use ip_monitor_diesel::{DieselRecipients, DieselStore};
 use ip_monitor_lettre::{FileNotifier, SmtpNotifier};
@@ -295,7 +295,31 @@ async fn recipients_elsewhere(s: &Settings) -> Result<Arc<dyn Recipients>, Failu
     })
 }
 
+/// The email notifier, and the channels beside it.
 fn notifier(s: &Settings) -> Arc<dyn Notifier> {
+    let email = email_notifier(s);
+    if s.channels.is_empty() {
+        return email;
+    }
+    let router = s
+        .channels
+        .iter()
+        .fold(ChannelRouter::new(email), |router, (name, chat)| {
+            router.channel(name.clone(), chat.clone())
+        });
+    Arc::new(router)
+}
+
+/// The staff, and the channels after them: one delivery each per change.
+fn with_channels(s: &Settings, people: Arc<dyn Recipients>) -> Arc<dyn Recipients> {
+    if s.channels.is_empty() {
+        return people;
+    }
+    let names = s.channels.iter().map(|(name, _)| name.as_str());
+    Arc::new(WithChannels::new(people, names).expect("names checked with the configuration"))
+}
+
+fn email_notifier(s: &Settings) -> Arc<dyn Notifier> {
     match &s.notifier {
         NotifierSetting::Smtp { primary, fallback } if fallback.is_empty() => {
             Arc::new((**primary).clone())
@@ -314,7 +338,7 @@ fn notifier(s: &Settings) -> Arc<dyn Notifier> {
 
 async fn monitor(s: &Settings) -> Result<(Monitor, DieselStore, Arc<dyn Recipients>), Failure> {
     let store = store(s).await?;
-    let recipients = recipients(s, &store).await?;
+    let recipients = with_channels(s, recipients(s, &store).await?);
     let monitor = Monitor::builder(
         s.sources.clone(),
         store.clone(),

@@ -287,6 +287,13 @@ impl IpSource for HttpIpSource {
 /// The TLS configuration of a source's client: the system's roots through the platform
 /// verifier, and `extra` beside them.
 ///
+/// The TLS configuration of an HTTPS client that trusts the platform's roots (the chat
+/// channels use it too).
+#[cfg(feature = "chat")]
+pub(crate) fn platform_tls() -> Result<rustls::ClientConfig, SourceError> {
+    tls_config(&[])
+}
+
 /// Sources trusting the same roots share one verifier for the whole process: a verifier
 /// reads and parses every certificate of the system's store when it is made (milliseconds,
 /// and a few hundred KiB kept), and each source has a client per family.

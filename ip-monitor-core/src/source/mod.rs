@@ -20,6 +20,8 @@ mod local;
 
 #[cfg(feature = "dns")]
 pub use dns::{DnsIpSource, DnsQuery};
+#[cfg(feature = "chat")]
+pub(crate) use http::platform_tls;
 #[cfg(feature = "http")]
 pub use http::{AnswerFormat, HttpIpSource, HttpIpSourceBuilder};
 pub use local::LocalInterfaceSource;

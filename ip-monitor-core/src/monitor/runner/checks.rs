@@ -198,6 +198,7 @@ impl Runner {
             .record(family, address, current, ChangeKind::Change, &recipients)
             .await?;
         tracing::info!(%family, %address, previous = ?current, deliveries = change.deliveries, "address changed");
+        self.remember_notice(&change);
         self.families[index].current = Some(address);
         self.families[index].candidate = None;
         // Sends of the older change still out must not hand over a stale URL.

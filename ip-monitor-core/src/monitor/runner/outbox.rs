@@ -164,6 +164,25 @@ pub(super) async fn written(write: &mut Option<Write>) -> std::result::Result<Wr
 }
 
 impl Runner {
+    /// Keep the notice of a change just recorded, with what the deliveries' rows do not
+    /// hold (the previous address).
+    pub(super) fn remember_notice(&mut self, change: &Change) {
+        if self.notices.len() >= NOTICE_CACHE {
+            self.notices.clear();
+        }
+        let notice = Notice::new(
+            change.id,
+            change.address,
+            change.url.clone(),
+            change.detected_at,
+            change.kind == ChangeKind::Test,
+        );
+        if let Ok(notice) = notice {
+            self.notices
+                .insert(change.id, Arc::new(notice.with_previous(change.previous)));
+        }
+    }
+
     fn notice_for(
         &mut self,
         d: &Delivery,
