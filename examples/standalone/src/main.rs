@@ -135,7 +135,8 @@ failed_from!(
     ip_monitor_core::StoreError,
     ip_monitor_core::RecipientsError,
     ip_monitor_core::NoticeError,
-    ip_monitor_lettre::Error
+    ip_monitor_lettre::Error,
+    serde_json::Error
 );
 
 type Outcome = Result<(), Failure>;
@@ -778,6 +779,16 @@ async fn preview(s: &Settings, out: &Path, ip: Option<IpAddr>) -> Outcome {
         files.html.display(),
         files.png.display()
     );
+    // Each channel's requests, as they would be posted now.
+    for (name, chat) in &s.channels {
+        for (i, request) in chat.requests(&notice, SystemTime::now()).iter().enumerate() {
+            let path = out.join(format!("channel-{name}-{}.json", i + 1));
+            let body: Value = serde_json::from_slice(&request.body)?;
+            std::fs::write(&path, serde_json::to_string_pretty(&body)?)
+                .map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))?;
+            println!("{}", path.display());
+        }
+    }
     Ok(())
 }
 

@@ -503,7 +503,10 @@ async fn platform_refusals_fail_and_newer_changes_supersede() {
     let status: Value =
         serde_json::from_slice(&run(dir.path(), &["status", "--json"]).stdout).unwrap();
     assert!(stderr.contains("webhook answered 401"), "{stderr}");
-    assert_eq!(status["deliveries"]["failed"], 3, "the three signed ones: {status}");
+    assert_eq!(
+        status["deliveries"]["failed"], 3,
+        "the three signed ones: {status}"
+    );
     assert_eq!(status["deliveries"]["sent"], 4, "{status}");
 
     // Slack down (5xx, retried later); then a newer address: the old one is superseded.
@@ -571,4 +574,50 @@ fn channel_settings_name_their_key() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(key), "{key}: {stderr}");
     }
+}
+
+/// `preview` writes each channel's requests beside the email.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_writes_each_channel_s_payload() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("s.db").display());
+    let source = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.160\n")).await;
+    let smtp = SmtpServer::start();
+    let p = Platforms::start(0).await;
+    write_config(dir.path(), &db, &source, &smtp, &p);
+    let out_dir = dir.path().join("preview");
+    let out = run(
+        dir.path(),
+        &[
+            "preview",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--ip",
+            "81.2.69.160",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (file, needle) in [
+        ("channel-wecom-1.json", "\"markdown\""),
+        ("channel-wecom-2.json", "\"md5\""),
+        (
+            "channel-dingtalk-1.json",
+            "\"singleURL\": \"http://81.2.69.160:8008/\"",
+        ),
+        ("channel-feishu-1.json", "\"sign\""),
+        (
+            "channel-slack-1.json",
+            "\"url\": \"http://81.2.69.160:8008/\"",
+        ),
+        ("channel-teams-1.json", "Action.OpenUrl"),
+        ("channel-webhook-1.json", "\"event\": \"address_changed\""),
+    ] {
+        let text = std::fs::read_to_string(out_dir.join(file)).unwrap_or_default();
+        assert!(text.contains(needle), "{file}: {text}");
+    }
+    assert_eq!(p.slack.hits(), 0, "a preview sends nothing");
 }
