@@ -93,6 +93,8 @@ struct Platforms {
     teams: HttpServer,
     webhook: HttpServer,
     url: Arc<std::sync::Mutex<String>>,
+    /// Each server's judge, in the order of [`all`](Self::all).
+    judges: Vec<Behavior>,
 }
 
 fn judge(
@@ -123,7 +125,11 @@ fn judge(
 impl Platforms {
     async fn start(fail_first: usize) -> Self {
         let url = Arc::new(std::sync::Mutex::new(String::new()));
-        let start = |b| HttpServer::start("127.0.0.1:0", b);
+        let judges = std::sync::Mutex::new(Vec::new());
+        let start = |b: Behavior| {
+            judges.lock().unwrap().push(b.clone());
+            HttpServer::start("127.0.0.1:0", b)
+        };
         let wecom_error =
             |m: String| Err((200, format!("{{\"errcode\":40008,\"errmsg\":\"{m}\"}}")));
         let wecom = start(judge(
@@ -289,10 +295,15 @@ impl Platforms {
                 if header(head, "x-ip-monitor-signature") != Some(&format!("sha256={expected}")) {
                     return Err((401, "bad signature".into()));
                 }
-                if v["url"] != url || v["family"] != "v4" || v["test"] != false {
+                if v["url"] != url || v["family"] != "v4" || !v["test"].is_boolean() {
                     return Err((422, "fields".into()));
                 }
-                if v["event"] != "address_changed" || v["detected_at"].as_str().is_none() {
+                let event = if v["test"] == true {
+                    "test"
+                } else {
+                    "address_changed"
+                };
+                if v["event"] != event || v["detected_at"].as_str().is_none() {
                     return Err((422, "event".into()));
                 }
                 Ok((200, String::new()))
@@ -308,6 +319,14 @@ impl Platforms {
             teams,
             webhook,
             url,
+            judges: judges.into_inner().unwrap(),
+        }
+    }
+
+    /// Every server judges again (after a test made them fail).
+    fn restore_judges(&self) {
+        for ((_, server), judge) in self.all().iter().zip(&self.judges) {
+            server.set(judge.clone());
         }
     }
 
@@ -449,6 +468,57 @@ async fn each_channel_is_told_once_per_change(db: &str) {
     let last: Value = serde_json::from_slice(&p.webhook.bodies().pop().unwrap()).unwrap();
     assert_eq!(last["address"], "81.2.69.161");
     assert_eq!(last["previous"], "81.2.69.160", "{last}");
+
+    // Every platform down (5xx) when the next address comes, and again a newer one before
+    // the retry: each channel's older delivery is superseded, the newest URL goes out once.
+    let down = || Behavior::Respond {
+        status: 503,
+        body: b"down".to_vec(),
+        delay: std::time::Duration::ZERO,
+    };
+    for (_, server) in p.all() {
+        server.set(down());
+    }
+    source.set(Behavior::ok("81.2.69.162\n"));
+    p.set_url("http://81.2.69.162:8008/");
+    assert!(run(dir.path(), &["check"]).status.success());
+    let hits: Vec<usize> = p.all().iter().map(|(_, s)| s.hits()).collect();
+    source.set(Behavior::ok("81.2.69.163\n"));
+    p.set_url("http://81.2.69.163:8008/");
+    p.restore_judges();
+    assert!(run(dir.path(), &["check"]).status.success());
+    let status: Value =
+        serde_json::from_slice(&run(dir.path(), &["status", "--json"]).stdout).unwrap();
+    assert_eq!(
+        status["deliveries"]["superseded"], 6,
+        "one per channel: {status}"
+    );
+    for ((kind, server), before) in p.all().iter().zip(hits) {
+        let expected = if *kind == "wecom" { 2 } else { 1 };
+        assert_eq!(
+            server.hits() - before,
+            expected,
+            "{kind}: the newest URL, once"
+        );
+        let body = String::from_utf8(server.bodies().last().unwrap().clone()).unwrap();
+        assert!(
+            !body.contains("http://81.2.69.162:8008/"),
+            "{kind} got the stale URL"
+        );
+    }
+
+    // A test notice reaches the channels too.
+    let out = run(dir.path(), &["test", "--force", "--ip", "81.2.69.163"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last: Value = serde_json::from_slice(&p.webhook.bodies().pop().unwrap()).unwrap();
+    assert_eq!(
+        (last["event"].as_str(), last["test"].as_bool()),
+        (Some("test"), Some(true))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
