@@ -301,7 +301,7 @@ impl DieselStoreBuilder {
         // "table exists"; it then finds nothing pending and carries on.
         let mut attempt = 0;
         loop {
-            match conn.run_pending_migrations(SQLITE_MIGRATIONS) {
+            match run_in_one_transaction(conn, SQLITE_MIGRATIONS) {
                 Ok(_) => break,
                 Err(e) => {
                     attempt += 1;
@@ -351,11 +351,27 @@ impl DieselStoreBuilder {
                 })
         };
         lock(conn, "SELECT pg_advisory_lock($1)")?;
-        let result = conn.run_pending_migrations(PG_MIGRATIONS).map(|_| ());
+        // Every pending migration in one transaction: one durable commit for a fresh
+        // database however many there are (each runs in a savepoint of it).
+        let result = run_in_one_transaction(conn, PG_MIGRATIONS);
         lock(conn, "SELECT pg_advisory_unlock($1)")?;
         result.map_err(|source| Error::Migration { source })?;
         Ok(pool)
     }
+}
+
+/// Run the pending migrations in one transaction: all or none.
+fn run_in_one_transaction<C>(
+    conn: &mut C,
+    migrations: EmbeddedMigrations,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    C: diesel::Connection + MigrationHarness<C::Backend>,
+{
+    conn.transaction::<_, Box<dyn std::error::Error + Send + Sync>, _>(|conn| {
+        conn.run_pending_migrations(migrations)?;
+        Ok(())
+    })
 }
 
 #[async_trait]

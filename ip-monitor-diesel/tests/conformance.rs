@@ -152,6 +152,33 @@ mod postgres {
         not(pg_tests),
         ignore = "needs IP_MONITOR_TEST_PG_URL: run bash scripts/test.sh"
     )]
+    async fn an_older_postgres_schema_is_migrated_in_place() {
+        let url = fresh_database();
+        ip_monitor_testkit::sql::exec(
+            &url,
+            &format!(
+                "{}\nCREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, \
+                 run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);\n\
+                 INSERT INTO __diesel_schema_migrations (version) VALUES ('20261125000001');",
+                include_str!("../migrations/postgres/2026-11-25-000001_ip_monitor/up.sql")
+            ),
+        );
+        assert_eq!(
+            delivery_indexes(&url),
+            ["ip_monitor_deliveries_due", "ip_monitor_deliveries_family"]
+        );
+        DieselStore::connect(&url).await.unwrap();
+        assert_eq!(delivery_indexes(&url), ["ip_monitor_deliveries_due"]);
+        let fresh = fresh_database();
+        DieselStore::connect(&fresh).await.unwrap();
+        assert_eq!(delivery_indexes(&fresh), ["ip_monitor_deliveries_due"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(pg_tests),
+        ignore = "needs IP_MONITOR_TEST_PG_URL: run bash scripts/test.sh"
+    )]
     async fn postgres_store_conforms() {
         let store = DieselStore::connect(&fresh_database()).await.unwrap();
         assert_eq!(store.backend(), "postgres");
@@ -265,4 +292,67 @@ async fn a_separate_recipients_database_is_only_read() {
         ["staff"],
         "no ip_monitor tables in the application's database"
     );
+}
+
+#[derive(diesel::QueryableByName)]
+struct IndexName {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
+/// The delivery table's indexes: the primary key and the unique key aside, only the due
+/// index (superseding reads it too; a `(family, state)` index only slowed every write).
+fn delivery_indexes(url: &str) -> Vec<String> {
+    use diesel::{Connection, RunQueryDsl};
+    let mut names: Vec<String> = if let Some(path) = url.strip_prefix("sqlite://") {
+        diesel::sql_query(
+            "SELECT name FROM sqlite_master WHERE type = 'index' \
+             AND tbl_name = 'ip_monitor_deliveries' AND sql IS NOT NULL",
+        )
+        .load::<IndexName>(&mut diesel::SqliteConnection::establish(path).unwrap())
+        .unwrap()
+    } else {
+        diesel::sql_query(
+            "SELECT indexname::text AS name FROM pg_indexes \
+             WHERE tablename = 'ip_monitor_deliveries' AND indexdef NOT LIKE '%UNIQUE%'",
+        )
+        .load::<IndexName>(&mut diesel::PgConnection::establish(url).unwrap())
+        .unwrap()
+    }
+    .into_iter()
+    .map(|i| i.name)
+    .collect();
+    names.sort();
+    names
+}
+
+/// A store made by the first version of the schema is brought up to date, its data kept;
+/// a fresh one is made up to date at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_schema_is_migrated_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&dir);
+    ip_monitor_testkit::sql::exec(
+        &url,
+        &format!(
+            "{}\nCREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, \
+             run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);\n\
+             INSERT INTO __diesel_schema_migrations (version) VALUES ('20261125000001');\n\
+             UPDATE ip_monitor_control SET desired_state = 'paused';",
+            include_str!("../migrations/sqlite/2026-11-25-000001_ip_monitor/up.sql")
+        ),
+    );
+    assert_eq!(
+        delivery_indexes(&url),
+        ["ip_monitor_deliveries_due", "ip_monitor_deliveries_family"]
+    );
+    let store = DieselStore::connect(&url).await.unwrap();
+    use ip_monitor_core::{DesiredState, StateStore};
+    assert_eq!(store.desired_state().await.unwrap(), DesiredState::Paused);
+    assert_eq!(delivery_indexes(&url), ["ip_monitor_deliveries_due"]);
+
+    let fresh = tempfile::tempdir().unwrap();
+    let url = sqlite_url(&fresh);
+    DieselStore::connect(&url).await.unwrap();
+    assert_eq!(delivery_indexes(&url), ["ip_monitor_deliveries_due"]);
 }
