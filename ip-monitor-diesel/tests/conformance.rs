@@ -159,7 +159,8 @@ mod postgres {
             &format!(
                 "{}\nCREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, \
                  run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);\n\
-                 INSERT INTO __diesel_schema_migrations (version) VALUES ('20261125000001');",
+                 INSERT INTO __diesel_schema_migrations (version) VALUES ('20261125000001');\n\
+                 CREATE INDEX ip_monitor_deliveries_family ON ip_monitor_deliveries (family, state);",
                 include_str!("../migrations/postgres/2026-11-25-000001_ip_monitor/up.sql")
             ),
         );
@@ -326,8 +327,8 @@ fn delivery_indexes(url: &str) -> Vec<String> {
     names
 }
 
-/// A store made by the first version of the schema is brought up to date, its data kept;
-/// a fresh one is made up to date at once.
+/// A store made by the first version of the schema (which had a `(family, state)` index)
+/// is brought up to date, its data kept; a fresh one is made up to date at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_schema_is_migrated_in_place() {
     let dir = tempfile::tempdir().unwrap();
@@ -338,6 +339,7 @@ async fn an_older_schema_is_migrated_in_place() {
             "{}\nCREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, \
              run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);\n\
              INSERT INTO __diesel_schema_migrations (version) VALUES ('20261125000001');\n\
+             CREATE INDEX ip_monitor_deliveries_family ON ip_monitor_deliveries (family, state);\n\
              UPDATE ip_monitor_control SET desired_state = 'paused';",
             include_str!("../migrations/sqlite/2026-11-25-000001_ip_monitor/up.sql")
         ),

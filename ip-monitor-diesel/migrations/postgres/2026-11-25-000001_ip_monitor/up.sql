@@ -36,7 +36,6 @@ CREATE TABLE ip_monitor_deliveries (
     UNIQUE (change_id, email_key)
 );
 CREATE INDEX ip_monitor_deliveries_due ON ip_monitor_deliveries (state, next_attempt_at_ms, id);
-CREATE INDEX ip_monitor_deliveries_family ON ip_monitor_deliveries (family, state);
 
 CREATE TABLE ip_monitor_instances (
     id TEXT PRIMARY KEY NOT NULL,

@@ -1,1 +1,1 @@
-CREATE INDEX ip_monitor_deliveries_family ON ip_monitor_deliveries (family, state);
+CREATE INDEX IF NOT EXISTS ip_monitor_deliveries_family ON ip_monitor_deliveries (family, state);
