@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::notice::Notice;
 use crate::notify::{Notifier, NotifyError, SendPermit};
+use crate::outbound::{client, encode, request_failed};
 use crate::recipients::Recipient;
 use crate::report::rfc3339;
 
@@ -225,7 +226,7 @@ impl ChatNotifier {
                         format!("{millis}\n{secret}").as_bytes(),
                     ));
                     let sep = if target.contains('?') { '&' } else { '?' };
-                    target = format!("{target}{sep}timestamp={millis}&sign={}", url_encode(&sign));
+                    target = format!("{target}{sep}timestamp={millis}&sign={}", encode(&sign));
                 }
                 ChatRequest {
                     url: target,
@@ -336,19 +337,12 @@ impl ChatNotifier {
         for (name, value) in &request.headers {
             builder = builder.header(*name, value);
         }
-        let response = builder.send().await.map_err(|e| {
-            let e = strip_url(e);
-            if e.is_connect() {
-                NotifyError::route(e)
-            } else {
-                NotifyError::transient(e)
-            }
-        })?;
+        let response = builder.send().await.map_err(request_failed)?;
         let status = response.status();
         let text = response
             .text()
             .await
-            .map_err(|e| NotifyError::transient(strip_url(e)))?;
+            .map_err(|e| NotifyError::transient(e.without_url()))?;
         let shown: String = text.chars().take(200).collect();
         let name = self.kind.as_str();
         if status.as_u16() == 429 || status.is_server_error() {
@@ -426,23 +420,6 @@ impl Notifier for ChatNotifier {
     }
 }
 
-fn client(timeout: Duration) -> Result<reqwest::Client, NotifyError> {
-    let tls = crate::source::platform_tls().map_err(NotifyError::permanent)?;
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .user_agent(concat!("ip-monitor/", env!("CARGO_PKG_VERSION")))
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .map_err(NotifyError::permanent)
-}
-
-/// A reqwest error without its URL (a bot's URL holds its key).
-fn strip_url(e: reqwest::Error) -> reqwest::Error {
-    e.without_url()
-}
-
 fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
     let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
     ring::hmac::sign(&key, message).as_ref().to_vec()
@@ -450,18 +427,6 @@ fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Percent-encoding of a query value (RFC 3986 unreserved characters kept).
-fn url_encode(v: &str) -> String {
-    v.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            b => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Slack's mrkdwn control characters.
@@ -487,6 +452,6 @@ mod tests {
             hex(&md5::Md5::digest(b"abc")),
             "900150983cd24fb0d6963f7d28e17f72"
         );
-        assert_eq!(url_encode("a+b/c="), "a%2Bb%2Fc%3D");
+        assert_eq!(encode("a+b/c="), "a%2Bb%2Fc%3D");
     }
 }

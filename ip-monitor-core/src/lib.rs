@@ -7,10 +7,14 @@ mod channel;
 pub mod chat;
 pub mod check;
 pub mod clock;
+#[cfg(feature = "cloudflare")]
+pub mod cloudflare;
 pub mod error;
 pub mod monitor;
 pub mod notice;
 pub mod notify;
+#[cfg(any(feature = "chat", feature = "cloudflare"))]
+mod outbound;
 pub mod recipients;
 pub mod report;
 pub mod source;

@@ -85,11 +85,14 @@ impl Recipient {
             && name.len() <= 64
             && name
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            && !name.starts_with('.')
+            && !name.ends_with('.')
+            && !name.contains("..");
         if !ok {
             return Err(InvalidRecipient {
                 row: preview(name),
-                reason: "a channel name is 1 to 64 of a-z, A-Z, 0-9, - and _".to_owned(),
+                reason: CHANNEL_NAME_RULE.to_owned(),
             });
         }
         Ok(Recipient {
@@ -137,6 +140,9 @@ impl Recipient {
         self.email.to_ascii_lowercase()
     }
 }
+
+/// What a channel's name may be.
+pub const CHANNEL_NAME_RULE: &str = "a channel name is 1 to 64 of a-z, A-Z, 0-9, -, _ and . (a dot neither first, last nor doubled)";
 
 /// The reserved domain of channel recipients.
 const CHANNEL_DOMAIN: &str = "@channel.invalid";

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ip_monitor_core::chat::{ChatKind, ChatNotifier, ChatWords};
+use ip_monitor_core::cloudflare::CloudflareRecord;
 use ip_monitor_core::{
-    AnswerFormat, DnsIpSource, HttpIpSource, IpSource, LocalInterfaceSource, MonitorConfig,
+    AnswerFormat, DnsIpSource, Family, HttpIpSource, IpSource, LocalInterfaceSource, MonitorConfig,
     Recipient, SourceSet, Strategy, UrlTemplate,
 };
 use ip_monitor_lettre::{Locale, MessageTemplate, MessageText, Password, SmtpNotifier, Tls};
@@ -52,6 +53,20 @@ struct FileConfig {
     log: Option<LogConfig>,
     server: Option<ServerConfig>,
     channels: Vec<ChannelConfig>,
+    dns: Vec<DnsConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct DnsConfig {
+    kind: Option<String>,
+    zone: Option<String>,
+    name: Option<String>,
+    ttl: Option<u32>,
+    proxied: Option<bool>,
+    token_env: Option<String>,
+    api_base: Option<String>,
+    families: Option<Vec<Family>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -226,6 +241,9 @@ pub struct Settings {
     pub server: Option<ServerSettings>,
     /// The chat channels (`[[channels]]`), each told once per change.
     pub channels: Vec<(String, ChatNotifier)>,
+    /// The DNS records kept on the address (`[[dns]]`), each updated once per change; the
+    /// name is the delivery's channel, `dns-NAME`.
+    pub dns: Vec<(String, CloudflareRecord)>,
 }
 
 /// The status page, health check and metrics (`[server]`).
@@ -258,6 +276,7 @@ const FILE_KEYS: &[&str] = &[
     "log",
     "server",
     "channels",
+    "dns",
 ];
 
 /// Where `[server]` listens unless `listen` says otherwise.
@@ -547,11 +566,8 @@ impl Settings {
                 .parse()
                 .map_err(|e: String| err(&key("kind"), e))?;
             let name = c.name.unwrap_or_else(|| kind.as_str().to_owned());
-            if Recipient::channel(&name).is_err() {
-                return Err(err(
-                    &key("name"),
-                    format!("{name:?}: 1 to 64 of a-z, A-Z, 0-9, - and _"),
-                ));
+            if let Err(e) = Recipient::channel(&name) {
+                return Err(err(&key("name"), format!("{name:?}: {}", e.reason)));
             }
             if channels.iter().any(|(n, _)| *n == name) {
                 return Err(err(
@@ -603,8 +619,66 @@ impl Settings {
             }
             channels.push((name, notifier));
         }
+        let mut dns = Vec::new();
+        for (i, d) in f.dns.into_iter().enumerate() {
+            let key = |name: &str| format!("dns[{i}].{name}");
+            match d.kind.as_deref() {
+                Some("cloudflare") => {}
+                Some(other) => {
+                    return Err(err(
+                        &key("kind"),
+                        format!("{other:?}: expected \"cloudflare\""),
+                    ));
+                }
+                None => return Err(err(&key("kind"), "required".to_owned())),
+            }
+            let zone = d
+                .zone
+                .ok_or_else(|| err(&key("zone"), "required".to_owned()))?;
+            let name = d
+                .name
+                .ok_or_else(|| err(&key("name"), "required".to_owned()))?;
+            let var = d.token_env.ok_or_else(|| {
+                err(
+                    &key("token_env"),
+                    "required: the API token's variable".to_owned(),
+                )
+            })?;
+            let token = std::env::var(&var).map_err(|_| {
+                err(
+                    &key("token_env"),
+                    format!("the environment variable {var} is not set"),
+                )
+            })?;
+            let mut record = CloudflareRecord::new(zone, name.clone(), token)
+                .map_err(|e| err(&key("name"), e.to_string()))?
+                .ttl(d.ttl.unwrap_or(1))
+                .proxied(d.proxied.unwrap_or(false));
+            if let Some(base) = d.api_base {
+                record = record.api_base(base);
+            }
+            if let Some(families) = d.families {
+                if families.is_empty() {
+                    return Err(err(
+                        &key("families"),
+                        "at least one of \"v4\", \"v6\"".to_owned(),
+                    ));
+                }
+                record = record.families(families);
+            }
+            let channel = format!("dns-{}", name.to_ascii_lowercase());
+            if let Err(e) = Recipient::channel(&channel) {
+                return Err(err(&key("name"), format!("{name:?}: {}", e.reason)));
+            }
+            if dns.iter().any(|(n, _)| *n == channel) || channels.iter().any(|(n, _)| *n == channel)
+            {
+                return Err(err(&key("name"), format!("{name:?} is listed twice")));
+            }
+            dns.push((channel, record));
+        }
         Ok(Settings {
             channels,
+            dns,
             origin,
             from_file,
             monitor,
@@ -866,7 +940,6 @@ fn source(e: &SourceEntry) -> Result<Arc<dyn IpSource>, (&'static str, String)> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ip_monitor_core::Family;
 
     fn load(text: &str) -> Result<Settings, ConfigError> {
         Settings::parse("t.toml", text)

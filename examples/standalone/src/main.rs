@@ -299,7 +299,7 @@ async fn recipients_elsewhere(s: &Settings) -> Result<Arc<dyn Recipients>, Failu
 /// The email notifier, and the channels beside it.
 fn notifier(s: &Settings) -> Arc<dyn Notifier> {
     let email = email_notifier(s);
-    if s.channels.is_empty() {
+    if s.channels.is_empty() && s.dns.is_empty() {
         return email;
     }
     let router = s
@@ -308,15 +308,22 @@ fn notifier(s: &Settings) -> Arc<dyn Notifier> {
         .fold(ChannelRouter::new(email), |router, (name, chat)| {
             router.channel(name.clone(), chat.clone())
         });
+    let router = s.dns.iter().fold(router, |router, (name, record)| {
+        router.channel(name.clone(), record.clone())
+    });
     Arc::new(router)
 }
 
-/// The staff, and the channels after them: one delivery each per change.
+/// The staff, then the chat channels and the DNS records: one delivery each per change.
 fn with_channels(s: &Settings, people: Arc<dyn Recipients>) -> Arc<dyn Recipients> {
-    if s.channels.is_empty() {
+    if s.channels.is_empty() && s.dns.is_empty() {
         return people;
     }
-    let names = s.channels.iter().map(|(name, _)| name.as_str());
+    let names = s
+        .channels
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .chain(s.dns.iter().map(|(name, _)| name.as_str()));
     Arc::new(WithChannels::new(people, names).expect("names checked with the configuration"))
 }
 

@@ -289,7 +289,7 @@ impl IpSource for HttpIpSource {
 ///
 /// The TLS configuration of an HTTPS client that trusts the platform's roots (the chat
 /// channels use it too).
-#[cfg(feature = "chat")]
+#[cfg(any(feature = "chat", feature = "cloudflare"))]
 pub(crate) fn platform_tls() -> Result<rustls::ClientConfig, SourceError> {
     tls_config(&[])
 }

@@ -20,7 +20,7 @@ mod local;
 
 #[cfg(feature = "dns")]
 pub use dns::{DnsIpSource, DnsQuery};
-#[cfg(feature = "chat")]
+#[cfg(any(feature = "chat", feature = "cloudflare"))]
 pub(crate) use http::platform_tls;
 #[cfg(feature = "http")]
 pub use http::{AnswerFormat, HttpIpSource, HttpIpSourceBuilder};
