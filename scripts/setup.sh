@@ -7,6 +7,7 @@
 #   python3          the test scripts
 #   initdb, pg_ctl   the throwaway PostgreSQL server of the PostgreSQL tests
 #   chromium         renders the email and the status page in the browser tests
+#   named            BIND, the DNS server of the RFC 2136 update tests
 set -euo pipefail
 
 # "command-or-alternatives|debian-package|why"
@@ -17,14 +18,16 @@ wanted=(
     "python3|python3|the test and bench scripts"
     "initdb|postgresql|the throwaway PostgreSQL server of the PostgreSQL tests"
     "chromium chromium-browser google-chrome|chromium|the browser tests (skipped without it)|optional"
+    "named|bind9|the DNS update tests against BIND (skipped without it)|optional"
 )
 
 found() {
     local c
     for c in $1; do
         command -v "$c" >/dev/null 2>&1 && return 0
-        # Debian keeps PostgreSQL's server programs out of PATH.
+        # Debian keeps PostgreSQL's server programs out of PATH, and named in /usr/sbin.
         [ "$c" = initdb ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
+        [ "$c" = named ] && [ -x /usr/sbin/named ] && return 0
     done
     return 1
 }

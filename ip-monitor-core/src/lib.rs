@@ -17,6 +17,8 @@ pub mod notify;
 mod outbound;
 pub mod recipients;
 pub mod report;
+#[cfg(feature = "rfc2136")]
+pub mod rfc2136;
 pub mod source;
 pub mod store;
 #[cfg(feature = "testing")]

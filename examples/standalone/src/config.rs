@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ip_monitor_core::Notifier;
 use ip_monitor_core::chat::{ChatKind, ChatNotifier, ChatWords};
 use ip_monitor_core::cloudflare::CloudflareRecord;
+use ip_monitor_core::rfc2136::Rfc2136Record;
 use ip_monitor_core::{
     AnswerFormat, DnsIpSource, Family, HttpIpSource, IpSource, LocalInterfaceSource, MonitorConfig,
     Recipient, SourceSet, Strategy, UrlTemplate,
@@ -67,6 +69,10 @@ struct DnsConfig {
     token_env: Option<String>,
     api_base: Option<String>,
     families: Option<Vec<Family>>,
+    server: Option<String>,
+    tsig_key_name: Option<String>,
+    tsig_algorithm: Option<String>,
+    tsig_secret_env: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -243,7 +249,7 @@ pub struct Settings {
     pub channels: Vec<(String, ChatNotifier)>,
     /// The DNS records kept on the address (`[[dns]]`), each updated once per change; the
     /// name is the delivery's channel, `dns-NAME`.
-    pub dns: Vec<(String, CloudflareRecord)>,
+    pub dns: Vec<(String, Arc<dyn Notifier>)>,
 }
 
 /// The status page, health check and metrics (`[server]`).
@@ -619,54 +625,124 @@ impl Settings {
             }
             channels.push((name, notifier));
         }
-        let mut dns = Vec::new();
+        let mut dns: Vec<(String, Arc<dyn Notifier>)> = Vec::new();
         for (i, d) in f.dns.into_iter().enumerate() {
             let key = |name: &str| format!("dns[{i}].{name}");
+            let required = |v: Option<String>, name: &str| {
+                v.filter(|v| !v.is_empty())
+                    .ok_or_else(|| err(&key(name), "required".to_owned()))
+            };
+            let from_env = |var: String, name: &str| {
+                std::env::var(&var).map_err(|_| {
+                    err(
+                        &key(name),
+                        format!("the environment variable {var} is not set"),
+                    )
+                })
+            };
             match d.kind.as_deref() {
-                Some("cloudflare") => {}
+                Some("cloudflare" | "rfc2136") => {}
                 Some(other) => {
                     return Err(err(
                         &key("kind"),
-                        format!("{other:?}: expected \"cloudflare\""),
+                        format!("{other:?}: expected \"rfc2136\" or \"cloudflare\""),
                     ));
                 }
                 None => return Err(err(&key("kind"), "required".to_owned())),
             }
-            let zone = d
-                .zone
-                .ok_or_else(|| err(&key("zone"), "required".to_owned()))?;
-            let name = d
-                .name
-                .ok_or_else(|| err(&key("name"), "required".to_owned()))?;
-            let var = d.token_env.ok_or_else(|| {
-                err(
-                    &key("token_env"),
-                    "required: the API token's variable".to_owned(),
-                )
-            })?;
-            let token = std::env::var(&var).map_err(|_| {
-                err(
-                    &key("token_env"),
-                    format!("the environment variable {var} is not set"),
-                )
-            })?;
-            let mut record = CloudflareRecord::new(zone, name.clone(), token)
-                .map_err(|e| err(&key("name"), e.to_string()))?
-                .ttl(d.ttl.unwrap_or(1))
-                .proxied(d.proxied.unwrap_or(false));
-            if let Some(base) = d.api_base {
-                record = record.api_base(base);
-            }
-            if let Some(families) = d.families {
-                if families.is_empty() {
+            let zone = required(d.zone.clone(), "zone")?;
+            let name = required(d.name.clone(), "name")?;
+            let families = match d.families.clone() {
+                Some(f) if f.is_empty() => {
                     return Err(err(
                         &key("families"),
                         "at least one of \"v4\", \"v6\"".to_owned(),
                     ));
                 }
-                record = record.families(families);
-            }
-            let channel = format!("dns-{}", name.to_ascii_lowercase());
+                Some(f) => f,
+                None => vec![Family::V4],
+            };
+            // Keys of the other kind are refused by name, not ignored.
+            let other_kind = |names: &[(&str, bool)]| {
+                names
+                    .iter()
+                    .find(|(_, set)| *set)
+                    .map(|(n, _)| err(&key(n), "not a key of this kind".to_owned()))
+            };
+            let notifier: Arc<dyn Notifier> = match d.kind.as_deref() {
+                Some("cloudflare") => {
+                    if let Some(e) = other_kind(&[
+                        ("server", d.server.is_some()),
+                        ("tsig_key_name", d.tsig_key_name.is_some()),
+                        ("tsig_algorithm", d.tsig_algorithm.is_some()),
+                        ("tsig_secret_env", d.tsig_secret_env.is_some()),
+                    ]) {
+                        return Err(e);
+                    }
+                    let token = from_env(required(d.token_env, "token_env")?, "token_env")?;
+                    let mut record = CloudflareRecord::new(zone, name.clone(), token)
+                        .map_err(|e| err(&key("name"), e.to_string()))?
+                        .ttl(d.ttl.unwrap_or(1))
+                        .proxied(d.proxied.unwrap_or(false))
+                        .families(families);
+                    if let Some(base) = d.api_base {
+                        record = record.api_base(base);
+                    }
+                    Arc::new(record)
+                }
+                Some("rfc2136") => {
+                    if let Some(e) = other_kind(&[
+                        ("token_env", d.token_env.is_some()),
+                        ("api_base", d.api_base.is_some()),
+                        ("proxied", d.proxied.is_some()),
+                    ]) {
+                        return Err(e);
+                    }
+                    let server = required(d.server, "server")?;
+                    let server: SocketAddr = server
+                        .parse()
+                        .or_else(|_| format!("{server}:53").parse())
+                        .map_err(|_| {
+                            err(
+                                &key("server"),
+                                format!(
+                                    "{server:?}: expected IP or IP:PORT, e.g. \"192.0.2.53:53\""
+                                ),
+                            )
+                        })?;
+                    let secret = from_env(
+                        required(d.tsig_secret_env, "tsig_secret_env")?,
+                        "tsig_secret_env",
+                    )?;
+                    let algorithm = d.tsig_algorithm.unwrap_or_else(|| "hmac-sha256".to_owned());
+                    let record = Rfc2136Record::new(
+                        server,
+                        &zone,
+                        &name,
+                        &required(d.tsig_key_name, "tsig_key_name")?,
+                        &algorithm,
+                        &secret,
+                    )
+                    .map_err(|e| {
+                        let text = e.to_string();
+                        let which = if text.contains("algorithm") {
+                            "tsig_algorithm"
+                        } else if text.contains("secret") {
+                            "tsig_secret_env"
+                        } else if text.contains("key name") {
+                            "tsig_key_name"
+                        } else {
+                            "name"
+                        };
+                        err(&key(which), text)
+                    })?
+                    .ttl(d.ttl.unwrap_or(300))
+                    .families(families);
+                    Arc::new(record)
+                }
+                _ => unreachable!("the kind was checked above"),
+            };
+            let channel = format!("dns-{}", name.trim_end_matches('.').to_ascii_lowercase());
             if let Err(e) = Recipient::channel(&channel) {
                 return Err(err(&key("name"), format!("{name:?}: {}", e.reason)));
             }
@@ -674,7 +750,7 @@ impl Settings {
             {
                 return Err(err(&key("name"), format!("{name:?} is listed twice")));
             }
-            dns.push((channel, record));
+            dns.push((channel, notifier));
         }
         Ok(Settings {
             channels,

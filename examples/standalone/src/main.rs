@@ -309,7 +309,7 @@ fn notifier(s: &Settings) -> Arc<dyn Notifier> {
             router.channel(name.clone(), chat.clone())
         });
     let router = s.dns.iter().fold(router, |router, (name, record)| {
-        router.channel(name.clone(), record.clone())
+        router.channel(name.clone(), Arc::clone(record))
     });
     Arc::new(router)
 }

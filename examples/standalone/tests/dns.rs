@@ -393,3 +393,250 @@ fn dns_settings_name_their_key() {
         assert!(stderr.contains(key), "{key}: {stderr}");
     }
 }
+
+// ---- RFC 2136 against BIND ----------------------------------------------------------------
+
+/// The TSIG secret of the tests, base64 as `tsig-keygen` prints it.
+const TSIG_SECRET: &str = "c2VjcmV0LW9mLXRoZS1pcC1tb25pdG9yLXRlc3RzLTEyMzQ1Njc4";
+
+/// BIND's `named` on 127.0.0.1 with the zone `example.com`, updatable with the key
+/// `ipm-key` (HMAC-SHA256); stopped when dropped.
+struct Bind {
+    child: std::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Bind {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_udp_port() -> u16 {
+    loop {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        // named listens on TCP too.
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+impl Bind {
+    fn start() -> Bind {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_udp_port();
+        let d = dir.path().display();
+        std::fs::write(
+            dir.path().join("example.com.zone"),
+            "$TTL 300\n@ IN SOA ns.example.com. admin.example.com. 1 3600 600 86400 300\n\
+             @ IN NS ns.example.com.\nns IN A 192.0.2.53\nwww IN A 192.0.2.1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("named.conf"),
+            format!(
+                "key \"ipm-key\" {{ algorithm hmac-sha256; secret \"{TSIG_SECRET}\"; }};\n\
+                 options {{ directory \"{d}\"; pid-file \"{d}/named.pid\"; \
+                 listen-on port {port} {{ 127.0.0.1; }}; listen-on-v6 {{ none; }}; \
+                 recursion no; dnssec-validation no; }};\n\
+                 controls {{ }};\n\
+                 zone \"example.com\" {{ type primary; file \"{d}/example.com.zone\"; \
+                 allow-update {{ key \"ipm-key\"; }}; }};\n"
+            ),
+        )
+        .unwrap();
+        let named = if std::path::Path::new("/usr/sbin/named").is_file() {
+            "/usr/sbin/named"
+        } else {
+            "named"
+        };
+        let mut cmd = Command::new(named);
+        cmd.args(["-g", "-c"]).arg(dir.path().join("named.conf"));
+        if is_root() {
+            cmd.args(["-u", "root"]);
+        }
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("named (Debian package bind9)");
+        let bind = Bind {
+            child,
+            port,
+            _dir: dir,
+        };
+        let start = std::time::Instant::now();
+        while bind.lookup("ns.example.com").is_empty() {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(20),
+                "named did not come up"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        bind
+    }
+
+    /// The A records of `name`, asked over UDP.
+    fn lookup(&self, name: &str) -> Vec<String> {
+        use hickory_proto::op::{Message, MessageType, OpCode, Query};
+        use hickory_proto::rr::{Name, RData, RecordType};
+        let mut q = Message::new(fastrand::u16(..), MessageType::Query, OpCode::Query);
+        q.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+            .unwrap();
+        if socket
+            .send_to(&q.to_vec().unwrap(), ("127.0.0.1", self.port))
+            .is_err()
+        {
+            return Vec::new();
+        }
+        let mut buf = [0u8; 4096];
+        let Ok(n) = socket.recv(&mut buf) else {
+            return Vec::new();
+        };
+        let Ok(reply) = Message::from_vec(&buf[..n]) else {
+            return Vec::new();
+        };
+        reply
+            .answers
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::A(a) => Some(a.0.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"))
+}
+
+/// A store and two sources, with `[[dns]]` entries of kind rfc2136 for `names` at `port`.
+async fn rfc2136_env(port: u16, names: &[(&str, &str)]) -> Env {
+    let env = Env::new(None, &[]).await;
+    let config = std::fs::read_to_string(env.dir.path().join("ip-monitor.toml")).unwrap();
+    let mut entries = String::new();
+    for (name, secret_env) in names {
+        entries.push_str(&format!(
+            "[[dns]]\nkind = \"rfc2136\"\nserver = \"127.0.0.1:{port}\"\nzone = \"example.com\"\n\
+             name = \"{name}\"\nttl = 120\ntsig_key_name = \"ipm-key\"\n\
+             tsig_algorithm = \"hmac-sha256\"\ntsig_secret_env = \"{secret_env}\"\n"
+        ));
+    }
+    std::fs::write(
+        env.dir.path().join("ip-monitor.toml"),
+        format!("{config}{entries}"),
+    )
+    .unwrap();
+    env
+}
+
+fn run_with_tsig(dir: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .current_dir(dir)
+        .env("TSIG_SECRET", TSIG_SECRET)
+        .env(
+            "TSIG_WRONG",
+            "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZy0xMjM0",
+        )
+        .arg("--config")
+        .arg(dir.join("ip-monitor.toml"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The record follows the address through signed updates; a flapping source, a test notice
+/// and a wrong key leave it alone; the key's refusal is permanent and says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(bind_tests),
+    ignore = "needs BIND's named: install it (scripts/setup.sh, Debian package bind9)"
+)]
+async fn bind_follows_the_address_through_signed_updates() {
+    let bind = Bind::start();
+    assert_eq!(bind.lookup("www.example.com"), ["192.0.2.1"]);
+    let env = rfc2136_env(
+        bind.port,
+        &[
+            ("www.example.com", "TSIG_SECRET"),
+            ("ftp.example.com", "TSIG_WRONG"),
+        ],
+    )
+    .await;
+    let dir = env.dir.path();
+    let out = run_with_tsig(dir, &["check"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(bind.lookup("www.example.com"), ["81.2.69.160"], "{stderr}");
+    assert!(
+        bind.lookup("ftp.example.com").is_empty(),
+        "the wrong key changed nothing"
+    );
+    assert!(
+        stderr.contains("the answer's TSIG") || stderr.contains("refused the update"),
+        "{stderr}"
+    );
+    let status: Value =
+        serde_json::from_slice(&run_with_tsig(dir, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(
+        status["deliveries"]["failed"], 1,
+        "the wrong key, for good: {status}"
+    );
+    assert_eq!(status["deliveries"]["sent"], 2, "{status}");
+
+    // A flapping source: nothing recorded, the record stays.
+    env.a.set(Behavior::ok("81.2.69.161\n"));
+    assert!(!run_with_tsig(dir, &["check"]).status.success());
+    assert_eq!(bind.lookup("www.example.com"), ["81.2.69.160"]);
+    // A test notice leaves DNS alone.
+    assert!(
+        run_with_tsig(dir, &["test", "--force", "--ip", "81.2.69.170"])
+            .status
+            .success()
+    );
+    assert_eq!(bind.lookup("www.example.com"), ["81.2.69.160"]);
+    // A change: replaced, not added beside the old one.
+    env.set("81.2.69.161\n");
+    assert!(run_with_tsig(dir, &["check"]).status.success());
+    assert_eq!(bind.lookup("www.example.com"), ["81.2.69.161"]);
+}
+
+/// No answer from the server (it receives and never replies): the update waits for its
+/// retry, it does not fail.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(bind_tests),
+    ignore = "needs BIND's named: install it (scripts/setup.sh, Debian package bind9)"
+)]
+async fn an_unanswered_update_is_retried() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let env = rfc2136_env(port, &[("www.example.com", "TSIG_SECRET")]).await;
+    let dir = env.dir.path();
+    let out = run_with_tsig(dir, &["check"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let status: Value =
+        serde_json::from_slice(&run_with_tsig(dir, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["deliveries"]["failed"], 0, "{status}");
+    assert_eq!(
+        status["deliveries"]["pending"], 1,
+        "waiting for its retry: {status}"
+    );
+}
