@@ -303,9 +303,11 @@ impl Runner {
         self.advance().await;
     }
 
-    /// Emit the events of the results that were written.
+    /// Emit the events of the results that were written, after the status says what they
+    /// changed (a subscriber that reads the status on an event sees it).
     fn recorded(&mut self, results: Vec<Finished>, recorded: Vec<Recorded>) {
         let before = self.status.delivery_error.clone();
+        let mut events = Vec::with_capacity(results.len());
         for (f, r) in results.into_iter().zip(recorded) {
             match r {
                 Recorded::Applied => {
@@ -314,7 +316,7 @@ impl Runner {
                     } else if f.failure.is_some() {
                         self.status.delivery_error = f.failure;
                     }
-                    self.emit(f.event)
+                    events.push(f.event);
                 }
                 Recorded::Stale => tracing::debug!(
                     id = f.result.id,
@@ -325,6 +327,9 @@ impl Runner {
         }
         if self.status.delivery_error != before {
             self.publish();
+        }
+        for event in events {
+            self.emit(event);
         }
     }
 
