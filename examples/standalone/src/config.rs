@@ -249,7 +249,18 @@ pub struct Settings {
     pub channels: Vec<(String, ChatNotifier)>,
     /// The DNS records kept on the address (`[[dns]]`), each updated once per change; the
     /// name is the delivery's channel, `dns-NAME`.
-    pub dns: Vec<(String, Arc<dyn Notifier>)>,
+    pub dns: Vec<DnsSetting>,
+}
+
+/// One `[[dns]]` entry.
+#[derive(Debug, Clone)]
+pub struct DnsSetting {
+    /// The channel of its deliveries: `dns-NAME`.
+    pub channel: String,
+    /// What writes the record.
+    pub notifier: Arc<dyn Notifier>,
+    /// What an update does, in words, for `preview`: `{address}` is the new address.
+    pub plan: String,
 }
 
 /// The status page, health check and metrics (`[server]`).
@@ -625,7 +636,7 @@ impl Settings {
             }
             channels.push((name, notifier));
         }
-        let mut dns: Vec<(String, Arc<dyn Notifier>)> = Vec::new();
+        let mut dns: Vec<DnsSetting> = Vec::new();
         for (i, d) in f.dns.into_iter().enumerate() {
             let key = |name: &str| format!("dns[{i}].{name}");
             let required = |v: Option<String>, name: &str| {
@@ -669,7 +680,15 @@ impl Settings {
                     .find(|(_, set)| *set)
                     .map(|(n, _)| err(&key(n), "not a key of this kind".to_owned()))
             };
-            let notifier: Arc<dyn Notifier> = match d.kind.as_deref() {
+            let types = families
+                .iter()
+                .map(|f| match f {
+                    Family::V4 => "A",
+                    Family::V6 => "AAAA",
+                })
+                .collect::<Vec<_>>()
+                .join(" and ");
+            let (notifier, plan): (Arc<dyn Notifier>, String) = match d.kind.as_deref() {
                 Some("cloudflare") => {
                     if let Some(e) = other_kind(&[
                         ("server", d.server.is_some()),
@@ -680,15 +699,23 @@ impl Settings {
                         return Err(e);
                     }
                     let token = from_env(required(d.token_env, "token_env")?, "token_env")?;
-                    let mut record = CloudflareRecord::new(zone, name.clone(), token)
+                    let mut record = CloudflareRecord::new(zone.clone(), name.clone(), token)
                         .map_err(|e| err(&key("name"), e.to_string()))?
                         .ttl(d.ttl.unwrap_or(1))
                         .proxied(d.proxied.unwrap_or(false))
                         .families(families);
-                    if let Some(base) = d.api_base {
-                        record = record.api_base(base);
-                    }
-                    Arc::new(record)
+                    let base = d
+                        .api_base
+                        .unwrap_or_else(|| ip_monitor_core::cloudflare::API_BASE.to_owned());
+                    record = record.api_base(base.clone());
+                    let plan = format!(
+                        "Cloudflare ({base}): set the {types} record of {name} in {zone} to {{address}}, \
+                         ttl {}, proxied {}, only if its comment says \"{}\" (created if missing)",
+                        d.ttl.unwrap_or(1),
+                        d.proxied.unwrap_or(false),
+                        ip_monitor_core::cloudflare::MARKER
+                    );
+                    (Arc::new(record), plan)
                 }
                 Some("rfc2136") => {
                     if let Some(e) = other_kind(&[
@@ -715,30 +742,30 @@ impl Settings {
                         "tsig_secret_env",
                     )?;
                     let algorithm = d.tsig_algorithm.unwrap_or_else(|| "hmac-sha256".to_owned());
-                    let record = Rfc2136Record::new(
-                        server,
-                        &zone,
-                        &name,
-                        &required(d.tsig_key_name, "tsig_key_name")?,
-                        &algorithm,
-                        &secret,
-                    )
-                    .map_err(|e| {
-                        let text = e.to_string();
-                        let which = if text.contains("algorithm") {
-                            "tsig_algorithm"
-                        } else if text.contains("secret") {
-                            "tsig_secret_env"
-                        } else if text.contains("key name") {
-                            "tsig_key_name"
-                        } else {
-                            "name"
-                        };
-                        err(&key(which), text)
-                    })?
-                    .ttl(d.ttl.unwrap_or(300))
-                    .families(families);
-                    Arc::new(record)
+                    let key_name = required(d.tsig_key_name.clone(), "tsig_key_name")?;
+                    let plan = format!(
+                        "RFC 2136 update at {server}, signed with the TSIG key {key_name} ({algorithm}): \
+                         replace the {types} set of {name} in {zone} with {{address}}, ttl {}, then read it back",
+                        d.ttl.unwrap_or(300)
+                    );
+                    let record =
+                        Rfc2136Record::new(server, &zone, &name, &key_name, &algorithm, &secret)
+                            .map_err(|e| {
+                                let text = e.to_string();
+                                let which = if text.contains("algorithm") {
+                                    "tsig_algorithm"
+                                } else if text.contains("secret") {
+                                    "tsig_secret_env"
+                                } else if text.contains("key name") {
+                                    "tsig_key_name"
+                                } else {
+                                    "name"
+                                };
+                                err(&key(which), text)
+                            })?
+                            .ttl(d.ttl.unwrap_or(300))
+                            .families(families);
+                    (Arc::new(record), plan)
                 }
                 _ => unreachable!("the kind was checked above"),
             };
@@ -746,11 +773,16 @@ impl Settings {
             if let Err(e) = Recipient::channel(&channel) {
                 return Err(err(&key("name"), format!("{name:?}: {}", e.reason)));
             }
-            if dns.iter().any(|(n, _)| *n == channel) || channels.iter().any(|(n, _)| *n == channel)
+            if dns.iter().any(|d| d.channel == channel)
+                || channels.iter().any(|(n, _)| *n == channel)
             {
                 return Err(err(&key("name"), format!("{name:?} is listed twice")));
             }
-            dns.push((channel, notifier));
+            dns.push(DnsSetting {
+                channel,
+                notifier,
+                plan,
+            });
         }
         Ok(Settings {
             channels,

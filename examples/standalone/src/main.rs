@@ -308,8 +308,8 @@ fn notifier(s: &Settings) -> Arc<dyn Notifier> {
         .fold(ChannelRouter::new(email), |router, (name, chat)| {
             router.channel(name.clone(), chat.clone())
         });
-    let router = s.dns.iter().fold(router, |router, (name, record)| {
-        router.channel(name.clone(), Arc::clone(record))
+    let router = s.dns.iter().fold(router, |router, d| {
+        router.channel(d.channel.clone(), Arc::clone(&d.notifier))
     });
     Arc::new(router)
 }
@@ -323,7 +323,7 @@ fn with_channels(s: &Settings, people: Arc<dyn Recipients>) -> Arc<dyn Recipient
         .channels
         .iter()
         .map(|(name, _)| name.as_str())
-        .chain(s.dns.iter().map(|(name, _)| name.as_str()));
+        .chain(s.dns.iter().map(|d| d.channel.as_str()));
     Arc::new(WithChannels::new(people, names).expect("names checked with the configuration"))
 }
 
@@ -795,6 +795,14 @@ async fn preview(s: &Settings, out: &Path, ip: Option<IpAddr>) -> Outcome {
                 .map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))?;
             println!("{}", path.display());
         }
+    }
+    // Each DNS record: what its update would do (nothing is sent).
+    for d in &s.dns {
+        let path = out.join(format!("{}.txt", d.channel));
+        let plan = d.plan.replace("{address}", &address.to_string());
+        std::fs::write(&path, format!("{plan}\n"))
+            .map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))?;
+        println!("{}", path.display());
     }
     Ok(())
 }

@@ -640,3 +640,51 @@ async fn an_unanswered_update_is_retried() {
         "waiting for its retry: {status}"
     );
 }
+
+/// `preview` says what each record's update would do, and does nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn preview_shows_each_record_s_update() {
+    let env = rfc2136_env(5353, &[("www.example.com", "TSIG_SECRET")]).await;
+    let config = std::fs::read_to_string(env.dir.path().join("ip-monitor.toml")).unwrap();
+    std::fs::write(
+        env.dir.path().join("ip-monitor.toml"),
+        format!(
+            "{config}[[dns]]\nkind = \"cloudflare\"\nzone = \"example.com\"\nname = \"app.example.com\"\n\
+             token_env = \"CF_TOKEN\"\n"
+        ),
+    )
+    .unwrap();
+    let out_dir = env.dir.path().join("preview");
+    let out = Command::new(BIN)
+        .current_dir(env.dir.path())
+        .env("TSIG_SECRET", TSIG_SECRET)
+        .env("CF_TOKEN", TOKEN)
+        .arg("--config")
+        .arg(env.dir.path().join("ip-monitor.toml"))
+        .args([
+            "preview",
+            "--out",
+            out_dir.to_str().unwrap(),
+            "--ip",
+            "81.2.69.160",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bind = std::fs::read_to_string(out_dir.join("dns-www.example.com.txt")).unwrap();
+    assert!(
+        bind.contains("RFC 2136 update at 127.0.0.1:5353")
+            && bind.contains("the A set of www.example.com in example.com with 81.2.69.160"),
+        "{bind}"
+    );
+    let cf = std::fs::read_to_string(out_dir.join("dns-app.example.com.txt")).unwrap();
+    assert!(
+        cf.contains("record of app.example.com in example.com to 81.2.69.160"),
+        "{cf}"
+    );
+    assert!(env.writes().is_empty(), "a preview writes nothing");
+}
