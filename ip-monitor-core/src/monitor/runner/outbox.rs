@@ -307,6 +307,7 @@ impl Runner {
     /// changed (a subscriber that reads the status on an event sees it).
     fn recorded(&mut self, results: Vec<Finished>, recorded: Vec<Recorded>) {
         let before = self.status.delivery_error.clone();
+        let mut routed = false;
         let mut events = Vec::with_capacity(results.len());
         for (f, r) in results.into_iter().zip(recorded) {
             match r {
@@ -315,6 +316,10 @@ impl Runner {
                         self.status.delivery_error = None;
                     } else if f.failure.is_some() {
                         self.status.delivery_error = f.failure;
+                    }
+                    if let Event::DeliverySent { via: Some(via), .. } = &f.event {
+                        *self.status.sent_via.entry(via.clone()).or_default() += 1;
+                        routed = true;
                     }
                     events.push(f.event);
                 }
@@ -325,7 +330,7 @@ impl Runner {
                 ),
             }
         }
-        if self.status.delivery_error != before {
+        if routed || self.status.delivery_error != before {
             self.publish();
         }
         for event in events {
@@ -452,9 +457,6 @@ impl Runner {
                 match &via {
                     Some(via) => tracing::info!(id = delivery.id, %email, %via, "notice delivered"),
                     None => tracing::info!(id = delivery.id, %email, "notice delivered"),
-                }
-                if let Some(via) = &via {
-                    *self.status.sent_via.entry(via.clone()).or_default() += 1;
                 }
                 (
                     DeliveryUpdate::Sent,
