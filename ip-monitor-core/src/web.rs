@@ -703,7 +703,7 @@ impl Dashboard {
         }
         if report.desired == DesiredState::Paused {
             h.push_str(
-                "<p class=\"error\">Paused by the operator: `ip-monitor start` resumes.</p>\n",
+                "<p class=\"error\">Paused by the operator: <code>ip-monitor start</code> resumes them.</p>\n",
             );
         }
         h.push_str("</section>\n");
