@@ -91,6 +91,71 @@ pub(crate) fn redact(url: &str) -> String {
     redact_userinfo(url) + &query
 }
 
+/// Query parameters and environment variables that say how libpq should use TLS: when any
+/// is given, the URL is used as it is.
+#[cfg(feature = "postgres")]
+const TLS_PARAMETERS: [&str; 8] = [
+    "sslmode",
+    "requiressl",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "service",
+    "host",
+    "hostaddr",
+];
+#[cfg(feature = "postgres")]
+const TLS_ENVIRONMENT: [&str; 4] = ["PGSSLMODE", "PGREQUIRESSL", "PGSSLROOTCERT", "PGSERVICE"];
+
+/// The URL libpq connects with. To a server on a loopback address (`localhost`,
+/// `127.0.0.0/8`, `::1`), when neither the URL nor the environment says how to use TLS, it
+/// adds `sslmode=allow`: TLS only if the server insists, where libpq's default (`prefer`)
+/// would set up TLS with any server that offers it. On a connection that never leaves the
+/// machine TLS protects nothing, and it costs start-up time (initialising OpenSSL, a
+/// handshake per connection) and a few percent of a fan-out's rate.
+#[cfg(feature = "postgres")]
+pub(crate) fn libpq_url(url: &str, env: impl Fn(&str) -> bool) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    let Some((_, rest)) = url.split_once("://") else {
+        return Cow::Borrowed(url);
+    };
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let named = query.split('&').any(|pair| {
+        let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+        TLS_PARAMETERS.iter().any(|p| key.eq_ignore_ascii_case(p))
+    });
+    if named || TLS_ENVIRONMENT.iter().any(|v| env(v)) {
+        return Cow::Borrowed(url);
+    }
+    let authority = before_query.split('/').next().unwrap_or("");
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if hosts.is_empty() || !hosts.split(',').all(is_loopback_host) {
+        return Cow::Borrowed(url);
+    }
+    let separator = if !url.contains('?') {
+        "?"
+    } else if url.ends_with('?') || url.ends_with('&') {
+        ""
+    } else {
+        "&"
+    };
+    Cow::Owned(format!("{url}{separator}sslmode=allow"))
+}
+
+/// Whether one host of a PostgreSQL URL's authority (with its port, if any) is a loopback
+/// address.
+#[cfg(feature = "postgres")]
+fn is_loopback_host(host_port: &str) -> bool {
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn redact_userinfo(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
@@ -124,6 +189,12 @@ impl DieselStore {
     /// Connect with the defaults (pool of 4, 10 s connect timeout) and run the migrations.
     /// URLs: `sqlite://PATH` (relative), `sqlite:///ABSOLUTE/PATH`, `sqlite://:memory:`,
     /// `postgres://USER:PASSWORD@HOST/DB`.
+    ///
+    /// A PostgreSQL server on a loopback address (`localhost`, `127.0.0.0/8`, `::1`) is
+    /// reached without TLS unless it requires TLS (libpq's `sslmode=allow`), when the URL and
+    /// the environment (`PGSSLMODE`, …) do not say otherwise: TLS protects nothing on a
+    /// connection that never leaves the machine, and costs start-up time and a few percent
+    /// of a fan-out. Name `sslmode` in the URL to choose.
     pub async fn connect(url: &str) -> Result<Self, Error> {
         Self::builder(url).connect().await
     }
@@ -334,7 +405,9 @@ impl DieselStoreBuilder {
             .min_idle(Some(1))
             .connection_timeout(self.connect_timeout)
             .build(Manager {
-                target: Target::Pg(url.to_owned()),
+                target: Target::Pg(
+                    libpq_url(url, |var| std::env::var_os(var).is_some()).into_owned(),
+                ),
             })
             .map_err(|e| connect_err(Box::new(e)))?;
         let mut pooled = pool.get().map_err(|e| connect_err(Box::new(e)))?;
@@ -519,6 +592,48 @@ mod tests {
         assert_eq!(
             redact("postgres://db/app?user=app&password=s3cret&sslmode=require"),
             "postgres://db/app?user=app&password=***&sslmode=require"
+        );
+    }
+
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn loopback_servers_are_reached_without_tls_unless_asked() {
+        let none = |_: &str| false;
+        let url = |u| libpq_url(u, none).into_owned();
+        assert_eq!(
+            url("postgres://app:pw@127.0.0.1:5432/app"),
+            "postgres://app:pw@127.0.0.1:5432/app?sslmode=allow"
+        );
+        assert_eq!(
+            url("postgresql://localhost/app?user=app"),
+            "postgresql://localhost/app?user=app&sslmode=allow"
+        );
+        assert_eq!(
+            url("postgres://[::1]:5433,127.0.0.2/app"),
+            "postgres://[::1]:5433,127.0.0.2/app?sslmode=allow"
+        );
+        // Another machine, or one loopback host among others: as written.
+        for same in [
+            "postgres://db.internal/app",
+            "postgres://10.0.0.5:5432/app",
+            "postgres://127.0.0.1,db.internal/app",
+            "postgres://[2001:db8::1]/app",
+            // A socket directory, or libpq's default host: no TCP, nothing to choose.
+            "postgres:///app",
+            "postgres://%2Fvar%2Frun%2Fpostgresql/app",
+            // The URL says how to use TLS, or where to connect.
+            "postgres://127.0.0.1/app?sslmode=require",
+            "postgres://127.0.0.1/app?SSLMODE=verify-full&sslrootcert=/ca.pem",
+            "postgres://127.0.0.1/app?sslrootcert=system",
+            "postgres://127.0.0.1/app?host=db.internal",
+            "postgres://127.0.0.1/app?service=prod",
+        ] {
+            assert_eq!(url(same), same);
+        }
+        // ... or the environment does.
+        assert_eq!(
+            libpq_url("postgres://127.0.0.1/app", |v| v == "PGSSLMODE"),
+            "postgres://127.0.0.1/app"
         );
     }
 

@@ -168,11 +168,79 @@ mod postgres {
             delivery_indexes(&url),
             ["ip_monitor_deliveries_due", "ip_monitor_deliveries_family"]
         );
+        assert_eq!(delivery_foreign_keys(&url), 1);
         DieselStore::connect(&url).await.unwrap();
         assert_eq!(delivery_indexes(&url), ["ip_monitor_deliveries_due"]);
+        assert_eq!(delivery_foreign_keys(&url), 0);
         let fresh = fresh_database();
         DieselStore::connect(&fresh).await.unwrap();
         assert_eq!(delivery_indexes(&fresh), ["ip_monitor_deliveries_due"]);
+        assert_eq!(delivery_foreign_keys(&fresh), 0);
+    }
+
+    /// How many foreign keys the delivery table has (the store checks no row against its
+    /// change: it writes both together and deletes no change).
+    fn delivery_foreign_keys(url: &str) -> i64 {
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_constraint \
+             WHERE conrelid = 'ip_monitor_deliveries'::regclass AND contype = 'f'",
+        )
+        .get_result::<Count>(&mut diesel::PgConnection::establish(url).unwrap())
+        .unwrap()
+        .n
+    }
+
+    /// Whether each session of the store's database (other than the one asking) uses TLS.
+    fn sessions_over_tls(url: &str) -> Vec<bool> {
+        use diesel::{Connection, RunQueryDsl};
+        #[derive(diesel::QueryableByName)]
+        struct Session {
+            #[diesel(sql_type = diesel::sql_types::Bool)]
+            ssl: bool,
+        }
+        diesel::sql_query(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.datname = current_database() AND a.pid <> pg_backend_pid()",
+        )
+        .load::<Session>(&mut diesel::PgConnection::establish(url).unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|s| s.ssl)
+        .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(pg_tests),
+        ignore = "needs IP_MONITOR_TEST_PG_URL: run bash scripts/test.sh"
+    )]
+    async fn a_loopback_server_is_reached_without_tls_unless_the_url_asks() {
+        // The test server offers TLS (scripts/with-postgres.sh), on 127.0.0.1.
+        let url = fresh_database();
+        assert!(url.contains("127.0.0.1"), "{url}");
+        let plain = DieselStore::connect(&url).await.unwrap();
+        let sessions = sessions_over_tls(&url);
+        assert!(
+            !sessions.is_empty() && sessions.iter().all(|tls| !tls),
+            "{sessions:?}"
+        );
+        drop(plain);
+
+        let url = fresh_database();
+        let _tls = DieselStore::connect(&format!("{url}?sslmode=require"))
+            .await
+            .unwrap();
+        let sessions = sessions_over_tls(&url);
+        assert!(
+            !sessions.is_empty() && sessions.iter().all(|tls| *tls),
+            "{sessions:?}"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,7 @@
 //! One SMTP session (RFC 5321) over TCP or TLS: the greeting, EHLO and its extensions,
 //! STARTTLS (RFC 3207), AUTH PLAIN and LOGIN (RFC 4954), and mail transactions, with the
-//! envelope pipelined (RFC 2920) when the server offers it and each message written in one
-//! piece, its terminating dot included.
+//! envelope and `DATA` pipelined (RFC 2920) when the server offers it and each message
+//! written in one piece, its terminating dot included.
 
 use std::fmt;
 use std::io;
@@ -320,42 +320,58 @@ impl Session {
         Ok(())
     }
 
-    /// Start a mail transaction: `MAIL FROM` and `RCPT TO`, pipelined in one write when the
-    /// server offers PIPELINING. Returns which step was refused, with the reply.
+    /// Start a mail transaction: `MAIL FROM`, `RCPT TO` and `DATA` in one write when the
+    /// server offers PIPELINING (RFC 2920 allows `DATA` last in a group), otherwise one
+    /// command at a time without `DATA`. Returns whether the server now waits for the
+    /// message (it answered `DATA` with 354), or which step was refused, with the reply.
     pub(crate) async fn envelope(
         &mut self,
         mail: &str,
         rcpts: &[String],
-    ) -> Result<(), (Step, SmtpError)> {
-        if self.extensions.pipelining {
-            self.queue(mail);
-            for rcpt in rcpts {
-                self.queue(rcpt);
-            }
-            // Every reply is read, refused or not, to stay in step with the server.
-            let mail_reply = self.expect(250).await;
-            if mail_reply.as_ref().is_err_and(|e| !e.is_reply()) {
-                return Err((Step::Mail, mail_reply.unwrap_err()));
-            }
-            let mut first_refusal = None;
-            for _ in rcpts {
-                if let Err(e) = self.expect(250).await {
-                    if !e.is_reply() {
-                        return Err((Step::Rcpt, e));
-                    }
-                    first_refusal.get_or_insert(e);
-                }
-            }
-            mail_reply.map_err(|e| (Step::Mail, e))?;
-            first_refusal.map_or(Ok(()), |e| Err((Step::Rcpt, e)))
-        } else {
+    ) -> Result<bool, (Step, SmtpError)> {
+        if !self.extensions.pipelining {
             self.queue(mail);
             self.expect(250).await.map_err(|e| (Step::Mail, e))?;
             for rcpt in rcpts {
                 self.queue(rcpt);
                 self.expect(250).await.map_err(|e| (Step::Rcpt, e))?;
             }
-            Ok(())
+            return Ok(false);
+        }
+        self.queue(mail);
+        for rcpt in rcpts {
+            self.queue(rcpt);
+        }
+        self.queue("DATA\r\n");
+        // Every reply is read, refused or not, to stay in step with the server.
+        let mail_reply = self.expect(250).await;
+        if mail_reply.as_ref().is_err_and(|e| !e.is_reply()) {
+            return Err((Step::Mail, mail_reply.unwrap_err()));
+        }
+        let mut first_refusal = None;
+        for _ in rcpts {
+            if let Err(e) = self.expect(250).await {
+                if !e.is_reply() {
+                    return Err((Step::Rcpt, e));
+                }
+                first_refusal.get_or_insert(e);
+            }
+        }
+        let envelope = mail_reply
+            .map(drop)
+            .map_err(|e| (Step::Mail, e))
+            .and_then(|()| first_refusal.map_or(Ok(()), |e| Err((Step::Rcpt, e))));
+        match self.expect(354).await {
+            Ok(_) if envelope.is_err() => {
+                // Waiting for a message that must not go (a server that took DATA after
+                // refusing a recipient): only closing the connection ends the transaction.
+                self.broken = true;
+                envelope.map(|()| false)
+            }
+            Ok(_) => Ok(true),
+            // DATA refused because the envelope was (RFC 2920 §3.1): the envelope's reply
+            // is the answer, and RSET keeps the session usable.
+            Err(e) => envelope.and(Err((Step::Data, e))),
         }
     }
 
@@ -363,9 +379,22 @@ impl Session {
     pub(crate) async fn data(&mut self, message: &[u8]) -> Result<(), SmtpError> {
         self.queue("DATA\r\n");
         self.expect(354).await?;
+        self.message(message).await
+    }
+
+    /// The message, dot-stuffed and terminated, in one write, once the server answered
+    /// `DATA` with 354.
+    pub(crate) async fn message(&mut self, message: &[u8]) -> Result<(), SmtpError> {
         dot_stuff(message, &mut self.out);
         self.expect(250).await?;
         Ok(())
+    }
+
+    /// Leave a transaction in which the server waits for the message without sending it:
+    /// the connection is closed when the session is dropped (RFC 5321 §4.1.1.4: a
+    /// transaction whose data never ended is not delivered).
+    pub(crate) fn abandon(&mut self) {
+        self.broken = true;
     }
 
     /// End a transaction that was refused, keeping the session usable.
@@ -473,6 +502,7 @@ impl Session {
 pub(crate) enum Step {
     Mail,
     Rcpt,
+    Data,
 }
 
 /// Append `message` as DATA content (RFC 5321 §4.5.2): a dot doubled at the start of each

@@ -306,7 +306,9 @@ impl MailFrom {
 }
 
 /// One message over an open session, each refusal classified by the step it answers, and
-/// the permit checked at the last moment, right before `DATA`.
+/// the permit checked at the last moment, right before the message: with PIPELINING the
+/// server already answered `DATA`, and a lapsed permit closes the connection instead of
+/// sending it.
 async fn transfer(
     session: &mut Session,
     mail: &MailFrom,
@@ -315,15 +317,24 @@ async fn transfer(
     permit: &SendPermit,
 ) -> Result<(), SendError> {
     let command = mail.command(session);
-    session
+    let waiting = session
         .envelope(&command, rcpts)
         .await
         .map_err(|(step, e)| match step {
             Step::Mail => SendError::Sender(e),
             Step::Rcpt => SendError::Recipient(e),
+            Step::Data => SendError::Message(e),
         })?;
     if !permit.is_valid() {
+        if waiting {
+            session.abandon();
+        }
         return Err(SendError::Withheld);
     }
-    session.data(message).await.map_err(SendError::Message)
+    if waiting {
+        session.message(message).await
+    } else {
+        session.data(message).await
+    }
+    .map_err(SendError::Message)
 }

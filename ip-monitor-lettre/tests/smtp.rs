@@ -191,8 +191,8 @@ async fn names_are_escaped() {
     );
 }
 
-/// Both ways a client may speak to a relay: the envelope pipelined (the relay offers
-/// PIPELINING), and one command per reply.
+/// Both ways a client may speak to a relay: the envelope and DATA pipelined (the relay
+/// offers PIPELINING), and one command per reply.
 fn both_kinds_of_relay() -> [(&'static str, SmtpServer); 2] {
     [
         ("pipelining", SmtpServer::start()),
@@ -217,9 +217,116 @@ async fn the_envelope_is_pipelined_only_when_the_relay_offers_it() {
         assert_eq!(
             server.pipelined(),
             expected,
-            "{kind}: MAIL and RCPT in one write"
+            "{kind}: MAIL, RCPT and DATA in one write"
         );
     }
+}
+
+/// A relay on 127.0.0.1 that offers PIPELINING and answers each command as `reply` says
+/// (`None`: 250). What a client writes after a 354 is kept, up to the end of the data or of
+/// the connection; the thread ends when the client closes, or after 10 s without a byte.
+fn scripted_relay(
+    reply: fn(&str) -> Option<&'static str>,
+) -> (u16, std::thread::JoinHandle<Vec<String>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let relay = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let mut lines = BufReader::new(conn.try_clone().unwrap());
+        conn.write_all(b"220 scripted ESMTP\r\n").unwrap();
+        let (mut data, mut in_data) = (Vec::new(), false);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match lines.read_line(&mut line) {
+                Ok(0) => return data,
+                Ok(_) => {}
+                Err(e) => {
+                    data.push(format!("read failed: {e}"));
+                    return data;
+                }
+            }
+            let command = line.trim_end().to_owned();
+            if in_data {
+                in_data = command != ".";
+                data.push(command);
+                continue;
+            }
+            let answer = if command.starts_with("EHLO") {
+                "250-scripted\r\n250 PIPELINING"
+            } else {
+                reply(&command).unwrap_or("250 OK")
+            };
+            in_data = answer.starts_with("354");
+            conn.write_all(format!("{answer}\r\n").as_bytes()).unwrap();
+        }
+    });
+    (port, relay)
+}
+
+fn scripted_notifier(port: u16) -> SmtpNotifier {
+    SmtpNotifier::builder("127.0.0.1")
+        .port(port)
+        .tls(Tls::None)
+        .timeout(Duration::from_secs(5))
+        .template(MessageTemplate::new("IP Monitor <noreply@example.com>").unwrap())
+        .build()
+        .unwrap()
+}
+
+/// RFC 2920 says a relay refuses a pipelined DATA when it refused every recipient; one
+/// that answers 354 all the same gets no message: the client closes the connection, and
+/// the recipient's refusal is the answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_taking_data_after_refusing_the_recipient_gets_no_message() {
+    let (port, relay) = scripted_relay(|command| match command {
+        c if c.starts_with("RCPT") => Some("550 5.1.1 No such user"),
+        "DATA" => Some("354 go ahead"),
+        _ => None,
+    });
+    let n = scripted_notifier(port);
+    let e = n
+        .notify(
+            &notice("81.2.69.160", "http://81.2.69.160:8008/"),
+            &Recipient::new("gone@example.com", None::<&str>).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.is_permanent(), "the recipient's 550: {e}");
+    assert!(e.to_string().contains("No such user"), "{e}");
+    drop(n);
+    let data = tokio::task::spawn_blocking(move || relay.join().unwrap())
+        .await
+        .unwrap();
+    assert!(data.is_empty(), "nothing after DATA: {data:?}");
+}
+
+/// DATA refused after an accepted envelope is the answer (a transient 451 here), and the
+/// session goes on after RSET.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_data_is_the_answer() {
+    let (port, relay) = scripted_relay(|command| match command {
+        "DATA" => Some("451 4.3.0 Queue full"),
+        _ => None,
+    });
+    let n = scripted_notifier(port);
+    let e = n
+        .notify(
+            &notice("81.2.69.160", "http://81.2.69.160:8008/"),
+            &Recipient::new("ana@example.com", None::<&str>).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(e.is_transient(), "{e}");
+    assert!(e.to_string().contains("Queue full"), "{e}");
+    drop(n);
+    let data = tokio::task::spawn_blocking(move || relay.join().unwrap())
+        .await
+        .unwrap();
+    assert!(data.is_empty(), "nothing after DATA: {data:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -458,7 +458,7 @@ pub mod smtp {
         /// The user names that authenticated, one per successful AUTH.
         authenticated: Vec<String>,
         delay: Duration,
-        /// Client writes that carried MAIL FROM and RCPT TO together (pipelined).
+        /// Client writes that carried MAIL FROM, RCPT TO and DATA together (pipelined).
         pipelined: usize,
     }
 
@@ -529,7 +529,8 @@ pub mod smtp {
 
     /// Relay one connection between a client and the mailin server: add PIPELINING to the
     /// server's EHLO reply when `pipelining` (mailin does not offer it, though it reads
-    /// pipelined commands in order), and count the client's pipelined writes.
+    /// pipelined commands in order), and count the client's pipelined writes (the whole
+    /// envelope and DATA in one).
     fn front_connection(
         client: TcpStream,
         server: TcpStream,
@@ -547,7 +548,10 @@ pub mod smtp {
                     break;
                 }
                 let chunk = String::from_utf8_lossy(&buf[..n]).to_ascii_uppercase();
-                if chunk.contains("MAIL FROM") && chunk.contains("RCPT TO") {
+                if chunk.contains("MAIL FROM")
+                    && chunk.contains("RCPT TO")
+                    && chunk.contains("\r\nDATA\r\n")
+                {
                     shared.lock().unwrap().pipelined += 1;
                 }
                 if server_out.write_all(&buf[..n]).is_err() {
@@ -635,8 +639,9 @@ pub mod smtp {
             Self::start_full(0, true, Some((user.to_owned(), password.to_owned())), true)
         }
 
-        /// How many of the clients' writes carried `MAIL FROM` and `RCPT TO` together:
-        /// pipelined commands (RFC 2920). Seen in plain text only, before any STARTTLS.
+        /// How many of the clients' writes carried `MAIL FROM`, `RCPT TO` and `DATA`
+        /// together: pipelined commands (RFC 2920). Seen in plain text only, before any
+        /// STARTTLS.
         pub fn pipelined(&self) -> usize {
             self.shared.lock().unwrap().pipelined
         }

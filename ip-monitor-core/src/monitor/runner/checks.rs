@@ -274,6 +274,11 @@ impl Runner {
     /// The active recipients, with skipped rows logged and reported.
     pub(super) async fn active_recipients(&mut self) -> Result<RecipientList> {
         let recipients = self.shared.recipients.active().await?;
+        Ok(self.note_recipients(recipients))
+    }
+
+    /// Report the rows the recipients source rejected, and an empty list.
+    pub(super) fn note_recipients(&mut self, recipients: RecipientList) -> RecipientList {
         for rejected in &recipients.rejected {
             tracing::error!("{rejected}");
             self.emit(Event::RecipientRejected(rejected.clone()));
@@ -281,7 +286,7 @@ impl Runner {
         if recipients.valid.is_empty() {
             tracing::warn!("no active recipients: nobody is told");
         }
-        Ok(recipients)
+        recipients
     }
 
     pub(super) async fn probe(&mut self) {

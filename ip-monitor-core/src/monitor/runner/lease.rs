@@ -141,13 +141,17 @@ impl LeaseState {
         self.held.as_ref()
     }
 
-    /// Start renewing every `heartbeat` on a task of its own (once).
-    fn start(&mut self, heartbeat: Duration) {
+    /// Start renewing every `heartbeat` on a task of its own (once), the first renewal
+    /// after `first`.
+    fn start(&mut self, heartbeat: Duration, first: Duration) {
         if self.task.is_some() {
             return;
         }
         let keeper = Arc::clone(&self.keeper);
         self.task = Some(tokio::spawn(async move {
+            if !first.is_zero() {
+                tokio::time::sleep(first).await;
+            }
             loop {
                 keeper.renew().await;
                 tokio::time::sleep(heartbeat).await;
@@ -181,7 +185,8 @@ impl LeaseState {
 impl Runner {
     /// Start the keeper: the first renewal happens at once.
     pub(super) fn start_lease(&mut self) {
-        self.lease.start(self.shared.config.heartbeat);
+        self.lease
+            .start(self.shared.config.heartbeat, Duration::ZERO);
     }
 
     /// Renew now (acquiring the lease if it is free) and follow the outcome.
@@ -272,8 +277,10 @@ impl Runner {
         if self.lease.held().is_none() {
             return Err(self.not_leader().await);
         }
-        self.next_heartbeat = Instant::now() + self.shared.config.heartbeat;
-        self.start_lease();
+        let heartbeat = self.shared.config.heartbeat;
+        self.next_heartbeat = Instant::now() + heartbeat;
+        // Renewed a moment ago: the keeper's first renewal is a heartbeat away.
+        self.lease.start(heartbeat, heartbeat);
         Ok(())
     }
 }

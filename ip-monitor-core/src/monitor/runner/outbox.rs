@@ -624,8 +624,11 @@ impl Runner {
         mut self,
         address: IpAddr,
     ) -> Result<(Change, Vec<Delivery>)> {
-        self.lease_for_once().await?;
-        let recipients = self.active_recipients().await?;
+        // The recipients are read while the lease is taken: neither waits for the other.
+        let shared = Arc::clone(&self.shared);
+        let (leased, recipients) = tokio::join!(self.lease_for_once(), shared.recipients.active());
+        leased?;
+        let recipients = self.note_recipients(recipients?);
         let change = self
             .record(
                 Family::of(&address),
