@@ -51,9 +51,9 @@ pub use source::{AnswerFormat, HttpIpSource};
 pub use source::{DnsIpSource, DnsQuery};
 pub use source::{IpSource, LocalInterfaceSource, SourceError, StaticIpSource};
 pub use store::{
-    Change, ChangeKind, CurrentAddress, Delivery, DeliveryCounts, DeliveryResult, DeliveryState,
-    DeliveryUpdate, DesiredState, Holder, InstanceStatus, Lease, MemoryStore, NewChange, Recorded,
-    RunState, SourceStatus, StateStore, StoreError,
+    Change, ChangeKind, ChangeOutcome, CurrentAddress, Delivery, DeliveryCounts, DeliveryResult,
+    DeliveryState, DeliveryUpdate, DesiredState, Holder, InstanceStatus, Lease, MemoryStore,
+    NewChange, Recorded, RunState, SourceStatus, StateStore, StoreError,
 };
 
 // Re-exported so implementers of the traits use the same macro version.

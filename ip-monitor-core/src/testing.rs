@@ -22,9 +22,9 @@ use crate::notify::RecordingNotifier;
 use crate::recipients::{Recipient, Recipients, StaticRecipients};
 use crate::source::StaticIpSource;
 use crate::store::{
-    Change, ChangeKind, CurrentAddress, Delivery, DeliveryCounts, DeliveryResult, DeliveryState,
-    DeliveryUpdate, DesiredState, Holder, InstanceStatus, Lease, NewChange, Recorded, RunState,
-    SourceStatus, StateStore, StoreError,
+    Change, ChangeKind, ChangeOutcome, CurrentAddress, Delivery, DeliveryCounts, DeliveryResult,
+    DeliveryState, DeliveryUpdate, DesiredState, Holder, InstanceStatus, Lease, NewChange,
+    Recorded, RunState, SourceStatus, StateStore, StoreError,
 };
 
 fn t(secs: u64) -> SystemTime {
@@ -638,6 +638,14 @@ pub async fn store_conformance(store: &dyn StateStore) {
         (5, 0, 1, 1, 1),
         "counts per state"
     );
+    // Each change's outcome: its counts, and its deliveries that were not sent.
+    for change in [c1.id, c2.id, test.id] {
+        assert_eq!(
+            store.outcome(change).await.unwrap(),
+            ChangeOutcome::of(store.deliveries(change).await.unwrap()),
+            "the outcome of change {change}"
+        );
+    }
 
     // History: newest first, limited.
     let h = store.history(10).await.unwrap();
@@ -1100,6 +1108,9 @@ impl StateStore for StallingStore {
     }
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
         self.inner.delivery_counts().await
+    }
+    async fn outcome(&self, change_id: i64) -> Result<ChangeOutcome, StoreError> {
+        self.inner.outcome(change_id).await
     }
     async fn acquire_lease(
         &self,

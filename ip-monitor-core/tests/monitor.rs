@@ -809,7 +809,7 @@ async fn send_test_goes_through_the_outbox_with_retries_and_changes_nothing() {
         .fail_next("ana@example.com", 2, FailureKind::Transient);
     rig.notifier
         .fail_next("cho@example.com", 1, FailureKind::Permanent);
-    let (change, deliveries) = rig
+    let (change, outcome) = rig
         .monitor(MonitorConfig::default())
         .build()
         .unwrap()
@@ -817,6 +817,9 @@ async fn send_test_goes_through_the_outbox_with_retries_and_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(change.kind, ChangeKind::Test);
+    let deliveries = rig.store.deliveries(change.id).await.unwrap();
+    assert_eq!(outcome, ChangeOutcome::of(deliveries.clone()));
+    assert_eq!((outcome.counts.sent, outcome.counts.failed), (2, 1));
     let states: Vec<_> = deliveries
         .iter()
         .map(|d| (d.recipient.email().to_owned(), d.state, d.attempts))

@@ -6,9 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use diesel::prelude::*;
 use ip_monitor_core::{
-    Change, ChangeKind, CurrentAddress, Delivery, DeliveryCounts, DeliveryResult, DeliveryState,
-    DeliveryUpdate, DesiredState, Family, Holder, InstanceStatus, Lease, NewChange, Recipient,
-    Recorded, StoreError,
+    Change, ChangeKind, ChangeOutcome, CurrentAddress, Delivery, DeliveryCounts, DeliveryResult,
+    DeliveryState, DeliveryUpdate, DesiredState, Family, Holder, InstanceStatus, Lease, NewChange,
+    Recipient, Recorded, StoreError,
 };
 
 use crate::connection::{AnyConnection, columns};
@@ -589,12 +589,43 @@ pub(crate) fn deliveries_of(conn: &mut Conn, change_id: i64) -> Result<Vec<Deliv
         .collect()
 }
 
+/// A change's deliveries counted per state in the database, and only its unsent rows read,
+/// in one transaction (a change has a row per recipient: most are sent).
+pub(crate) fn outcome(conn: &mut Conn, change_id: i64) -> Result<ChangeOutcome, StoreError> {
+    finish(conn.transaction(|conn| {
+        let rows: Vec<(String, i64)> = deliveries::table
+            .filter(deliveries::change_id.eq(change_id))
+            .group_by(deliveries::state)
+            .select((deliveries::state, diesel::dsl::count_star()))
+            .load(conn)?;
+        let unsent = deliveries::table
+            .filter(deliveries::change_id.eq(change_id))
+            .filter(deliveries::state.ne(DeliveryState::Sent.as_str()))
+            .order(deliveries::id)
+            .select(DeliveryRow::as_select())
+            .load(conn)?
+            .into_iter()
+            .map(DeliveryRow::into_delivery)
+            .collect::<Result<_, _>>()
+            .map_err(DbError)?;
+        Ok(ChangeOutcome {
+            counts: counts_of(rows).map_err(DbError)?,
+            unsent,
+        })
+    }))
+}
+
 pub(crate) fn counts(conn: &mut Conn) -> Result<DeliveryCounts, StoreError> {
     let rows: Vec<(String, i64)> = deliveries::table
         .group_by(deliveries::state)
         .select((deliveries::state, diesel::dsl::count_star()))
         .load(conn)
         .map_err(db_error)?;
+    counts_of(rows)
+}
+
+/// Counts per state from `(state, count)` rows.
+fn counts_of(rows: Vec<(String, i64)>) -> Result<DeliveryCounts, StoreError> {
     let mut counts = DeliveryCounts::default();
     for (state, n) in rows {
         let n = u64::try_from(n).unwrap_or(0);

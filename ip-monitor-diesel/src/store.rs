@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use diesel::r2d2;
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use ip_monitor_core::{
-    Change, CurrentAddress, Delivery, DeliveryCounts, DeliveryResult, DesiredState, Family, Holder,
-    InstanceStatus, Lease, NewChange, Recipient, Recorded, StateStore, StoreError,
+    Change, ChangeOutcome, CurrentAddress, Delivery, DeliveryCounts, DeliveryResult, DesiredState,
+    Family, Holder, InstanceStatus, Lease, NewChange, Recipient, Recorded, StateStore, StoreError,
 };
 
 use crate::connection::{AnyConnection, Manager, Target};
@@ -533,6 +533,11 @@ impl StateStore for DieselStore {
 
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
         self.run(ops::counts).await
+    }
+
+    /// Counted in the database; only the unsent rows are read.
+    async fn outcome(&self, change_id: i64) -> Result<ChangeOutcome, StoreError> {
+        self.run(move |c| ops::outcome(c, change_id)).await
     }
 
     async fn acquire_lease(

@@ -713,15 +713,16 @@ async fn test(s: &Settings, force: bool, ip: Option<IpAddr>) -> Outcome {
         );
         return Ok(());
     }
-    let (change, deliveries) = monitor.send_test(address).await?;
-    let failed: Vec<_> = deliveries
+    let (change, outcome) = monitor.send_test(address).await?;
+    let failed: Vec<_> = outcome
+        .unsent
         .iter()
         .filter(|d| d.state == DeliveryState::Failed)
         .collect();
     println!(
         "test notice {} for {url}: {} sent, {} failed",
         change.id,
-        deliveries.len() - failed.len(),
+        outcome.counts.sent,
         failed.len()
     );
     for d in &failed {

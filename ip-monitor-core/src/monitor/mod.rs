@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 use crate::notice::UrlTemplate;
 use crate::notify::Notifier;
 use crate::recipients::{InvalidRecipient, Recipients};
-use crate::store::{Change, Delivery, DesiredState, Holder, InstanceStatus, RunState, StateStore};
+use crate::store::{
+    Change, ChangeOutcome, DesiredState, Holder, InstanceStatus, RunState, StateStore,
+};
 
 mod config;
 mod metrics;
@@ -247,8 +249,9 @@ impl Monitor {
 
     /// Send a test notice for `address` to every active recipient through the outbox
     /// (parallelism, retries), without touching the current address or superseding
-    /// anything. Returns the test change and its deliveries once each is sent or failed.
-    pub async fn send_test(self, address: IpAddr) -> Result<(Change, Vec<Delivery>)> {
+    /// anything. Returns the test change and where its deliveries stand once each is sent
+    /// or failed: counts per state, and the deliveries that were not sent.
+    pub async fn send_test(self, address: IpAddr) -> Result<(Change, ChangeOutcome)> {
         self.runner().0.send_test(address).await
     }
 

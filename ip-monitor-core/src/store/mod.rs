@@ -356,6 +356,43 @@ pub struct DeliveryCounts {
     pub superseded: u64,
 }
 
+/// Where the deliveries of one change stand: how many are in each state, and the ones that
+/// were not sent, to report one by one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeOutcome {
+    /// The change's deliveries per state.
+    pub counts: DeliveryCounts,
+    /// Its deliveries in any state but `Sent`, by id.
+    pub unsent: Vec<Delivery>,
+}
+
+impl ChangeOutcome {
+    /// The outcome of a change whose deliveries are `deliveries`.
+    pub fn of(deliveries: Vec<Delivery>) -> Self {
+        let mut outcome = ChangeOutcome::default();
+        for d in deliveries {
+            let counts = &mut outcome.counts;
+            match d.state {
+                DeliveryState::Pending => counts.pending += 1,
+                DeliveryState::InFlight => counts.in_flight += 1,
+                DeliveryState::Sent => counts.sent += 1,
+                DeliveryState::Failed => counts.failed += 1,
+                DeliveryState::Superseded => counts.superseded += 1,
+            }
+            if d.state != DeliveryState::Sent {
+                outcome.unsent.push(d);
+            }
+        }
+        outcome.unsent.sort_by_key(|d| d.id);
+        outcome
+    }
+
+    /// Whether no delivery is waiting or being sent.
+    pub fn is_settled(&self) -> bool {
+        self.counts.pending == 0 && self.counts.in_flight == 0
+    }
+}
+
 /// What the operator wants monitors on this store to do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -575,6 +612,13 @@ pub trait StateStore: Send + Sync + Debug {
     /// Deliveries per state.
     async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError>;
 
+    /// Where the deliveries of a change stand. The default reads all of them with
+    /// [`deliveries`](Self::deliveries); a store should count them where they are and read
+    /// only the unsent ones (a change has a row per recipient).
+    async fn outcome(&self, change_id: i64) -> Result<ChangeOutcome, StoreError> {
+        Ok(ChangeOutcome::of(self.deliveries(change_id).await?))
+    }
+
     /// Acquire the lease for `ttl` from now on the store's clock, or renew it when `holder`
     /// has it. A new acquisition (free or expired lease) gets a fence higher than any before,
     /// also when the same holder acquires again after its lease lapsed; a renewal of a still
@@ -686,6 +730,9 @@ macro_rules! forward_state_store {
             }
             async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
                 (**self).delivery_counts().await
+            }
+            async fn outcome(&self, change_id: i64) -> Result<ChangeOutcome, StoreError> {
+                (**self).outcome(change_id).await
             }
             async fn acquire_lease(
                 &self,

@@ -19,7 +19,7 @@ use crate::monitor::{CheckReport, Event};
 use crate::notice::Notice;
 use crate::notify::NotifyError;
 use crate::store::{
-    Change, ChangeKind, Delivery, DeliveryResult, DeliveryState, DeliveryUpdate, Recorded,
+    Change, ChangeKind, ChangeOutcome, Delivery, DeliveryResult, DeliveryUpdate, Recorded,
     StoreError,
 };
 
@@ -623,7 +623,7 @@ impl Runner {
     pub(in crate::monitor) async fn send_test(
         mut self,
         address: IpAddr,
-    ) -> Result<(Change, Vec<Delivery>)> {
+    ) -> Result<(Change, ChangeOutcome)> {
         // The recipients are read while the lease is taken: neither waits for the other.
         let shared = Arc::clone(&self.shared);
         let (leased, recipients) = tokio::join!(self.lease_for_once(), shared.recipients.active());
@@ -650,12 +650,9 @@ impl Runner {
             // With nothing in flight, read the outbox: done when no delivery of the test is
             // left, and what was read is the answer (nothing of ours is out to change it).
             if self.outbox.idle() {
-                let deliveries = store.deliveries(id).await?;
-                let open = |d: &Delivery| {
-                    matches!(d.state, DeliveryState::Pending | DeliveryState::InFlight)
-                };
-                if !deliveries.iter().any(open) {
-                    done = Some(deliveries);
+                let outcome = store.outcome(id).await?;
+                if outcome.is_settled() {
+                    done = Some(outcome);
                     break;
                 }
             }
@@ -663,11 +660,11 @@ impl Runner {
         }
         self.finish_inflight().await;
         self.release().await;
-        let deliveries = match done {
-            Some(deliveries) => deliveries,
-            None => store.deliveries(id).await?,
+        let outcome = match done {
+            Some(outcome) => outcome,
+            None => store.outcome(id).await?,
         };
-        Ok((change, deliveries))
+        Ok((change, outcome))
     }
 
     /// Wait for the next thing to happen (a send finishing, a store write ending, a retry
