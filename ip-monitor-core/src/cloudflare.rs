@@ -262,15 +262,9 @@ impl Notifier for CloudflareRecord {
         _recipient: &Recipient,
         permit: &SendPermit,
     ) -> Result<(), NotifyError> {
-        if notice.test {
-            tracing::info!(name = %self.name, "test notice: DNS left as it is");
+        if !crate::dns_record::takes(&self.name, &self.families, notice, permit)? {
             return Ok(());
         }
-        if !self.families.contains(&notice.family) {
-            tracing::debug!(name = %self.name, family = %notice.family, "no record of this family");
-            return Ok(());
-        }
-        permit.check()?;
         let done = self.apply(notice.address, notice.family).await?;
         tracing::info!("Cloudflare: {done}");
         Ok(())

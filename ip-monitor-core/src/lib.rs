@@ -9,6 +9,8 @@ pub mod check;
 pub mod clock;
 #[cfg(feature = "cloudflare")]
 pub mod cloudflare;
+#[cfg(any(feature = "cloudflare", feature = "rfc2136"))]
+mod dns_record;
 pub mod error;
 pub mod monitor;
 pub mod notice;

@@ -8,12 +8,8 @@ use crate::notify::NotifyError;
 /// An HTTPS client trusting the platform's roots, following no redirect, giving up after
 /// `timeout`.
 pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, NotifyError> {
-    let tls = crate::source::platform_tls().map_err(NotifyError::permanent)?;
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .user_agent(concat!("ip-monitor/", env!("CARGO_PKG_VERSION")))
-        .timeout(timeout)
-        .connect_timeout(timeout)
+    crate::source::client_builder(&[], timeout)
+        .map_err(NotifyError::permanent)?
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .map_err(NotifyError::permanent)

@@ -262,14 +262,9 @@ impl Notifier for Rfc2136Record {
         _recipient: &Recipient,
         permit: &SendPermit,
     ) -> Result<(), NotifyError> {
-        if notice.test {
-            tracing::info!(name = %self.name, "test notice: DNS left as it is");
+        if !crate::dns_record::takes(&self.name, &self.families, notice, permit)? {
             return Ok(());
         }
-        if !self.families.contains(&notice.family) {
-            return Ok(());
-        }
-        permit.check()?;
         self.apply(notice.address).await?;
         tracing::info!(name = %self.name, address = %notice.address, server = %self.server, "DNS updated");
         Ok(())

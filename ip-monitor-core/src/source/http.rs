@@ -136,12 +136,8 @@ impl HttpIpSource {
         if let Some(client) = cell.get() {
             return Ok(client);
         }
-        let client = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config(&self.roots)?)
-            .user_agent(USER_AGENT)
+        let client = client_builder(&self.roots, self.timeout)?
             .local_address(family.unspecified())
-            .timeout(self.timeout)
-            .connect_timeout(self.timeout)
             .no_proxy()
             .redirect(redirects())
             .build()
@@ -284,16 +280,24 @@ impl IpSource for HttpIpSource {
     }
 }
 
-/// The TLS configuration of a source's client: the system's roots through the platform
-/// verifier, and `extra` beside them.
-///
-/// The TLS configuration of an HTTPS client that trusts the platform's roots (the chat
-/// channels use it too).
-#[cfg(any(feature = "chat", feature = "cloudflare"))]
-pub(crate) fn platform_tls() -> Result<rustls::ClientConfig, SourceError> {
-    tls_config(&[])
+/// What every HTTPS client of the crate has (the sources', the chat channels' and
+/// Cloudflare's): the system's roots through the platform verifier and `extra` beside them,
+/// the user agent, and `timeout` for connecting and for the whole request. Proxies and
+/// redirects are each caller's choice.
+pub(crate) fn client_builder(
+    extra: &[rustls::pki_types::CertificateDer<'static>],
+    timeout: std::time::Duration,
+) -> Result<reqwest::ClientBuilder, SourceError> {
+    Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls_config(extra)?)
+        .user_agent(USER_AGENT)
+        .timeout(timeout)
+        .connect_timeout(timeout))
 }
 
+/// The TLS configuration of a client: the system's roots through the platform verifier,
+/// and `extra` beside them.
+///
 /// Sources trusting the same roots share one verifier for the whole process: a verifier
 /// reads and parses every certificate of the system's store when it is made (milliseconds,
 /// and a few hundred KiB kept), and each source has a client per family.

@@ -21,7 +21,7 @@ mod local;
 #[cfg(feature = "dns")]
 pub use dns::{DnsIpSource, DnsQuery};
 #[cfg(any(feature = "chat", feature = "cloudflare"))]
-pub(crate) use http::platform_tls;
+pub(crate) use http::client_builder;
 #[cfg(feature = "http")]
 pub use http::{AnswerFormat, HttpIpSource, HttpIpSourceBuilder};
 pub use local::LocalInterfaceSource;

@@ -42,13 +42,23 @@ impl Runner {
             return Err(self.not_leader().await);
         }
         let recipients = self.active_recipients().await?;
+        self.record_test(address, &recipients).await
+    }
+
+    /// Record a test notice for `address` to `recipients` (the current address stays) and
+    /// wake the outbox for it.
+    pub(super) async fn record_test(
+        &mut self,
+        address: IpAddr,
+        recipients: &RecipientList,
+    ) -> Result<Change> {
         let change = self
             .record(
                 Family::of(&address),
                 address,
                 None,
                 ChangeKind::Test,
-                &recipients,
+                recipients,
             )
             .await?;
         self.emit(Event::Changed(change.clone()));

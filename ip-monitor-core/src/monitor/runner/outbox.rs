@@ -629,17 +629,7 @@ impl Runner {
         let (leased, recipients) = tokio::join!(self.lease_for_once(), shared.recipients.active());
         leased?;
         let recipients = self.note_recipients(recipients?);
-        let change = self
-            .record(
-                Family::of(&address),
-                address,
-                None,
-                ChangeKind::Test,
-                &recipients,
-            )
-            .await?;
-        self.emit(Event::Changed(change.clone()));
-        self.outbox.pump_now();
+        let change = self.record_test(address, &recipients).await?;
         let store = Arc::clone(&self.shared.store);
         let id = change.id;
         let mut done = None;
