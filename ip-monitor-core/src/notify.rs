@@ -24,9 +24,10 @@ pub enum FailureKind {
 }
 
 /// The right to hand one message over, checked by a [`Notifier`] at the last moment before
-/// the message leaves (for SMTP: before `DATA`). The monitor's permit is valid while its
-/// lease is (on a monotonic clock) and the notice is not superseded, so a process that was
-/// frozen past its lease wakes up and sends nothing.
+/// the message leaves (for SMTP: once the relay took the envelope, before the message is
+/// written). The monitor's permit is valid while its lease is (on a monotonic clock) and the
+/// notice is not superseded, so a process that was frozen past its lease wakes up and sends
+/// nothing.
 ///
 /// ```
 /// use ip_monitor_core::SendPermit;

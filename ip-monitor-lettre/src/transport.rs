@@ -39,8 +39,8 @@ pub(crate) enum SendError {
     /// The relay refused the message (`DATA` or its end).
     #[error("the relay refused the message: {0}")]
     Message(SmtpError),
-    /// The send permit lapsed before `DATA`: nothing was handed over.
-    #[error("not handed over: the send permit lapsed before DATA")]
+    /// The send permit lapsed before the message was written: nothing was handed over.
+    #[error("not handed over: the send permit lapsed before the message was written")]
     Withheld,
     #[error("connecting to {server}: {source}")]
     Connect { server: String, source: io::Error },

@@ -420,7 +420,7 @@ async fn nothing_is_handed_over_once_the_permit_lapsed_before_data() {
     assert!(e.is_withheld(), "{e}");
     assert!(
         checks.load(Ordering::SeqCst) >= 2,
-        "checked again before DATA"
+        "checked again before the message"
     );
     assert!(server.messages().is_empty(), "nothing handed over");
     // The connection stays usable for the next message.
