@@ -105,7 +105,14 @@ const TLS_PARAMETERS: [&str; 8] = [
     "hostaddr",
 ];
 #[cfg(feature = "postgres")]
-const TLS_ENVIRONMENT: [&str; 4] = ["PGSSLMODE", "PGREQUIRESSL", "PGSSLROOTCERT", "PGSERVICE"];
+const TLS_ENVIRONMENT: [&str; 6] = [
+    "PGSSLMODE",
+    "PGREQUIRESSL",
+    "PGSSLROOTCERT",
+    "PGSSLCERT",
+    "PGSSLKEY",
+    "PGSERVICE",
+];
 
 /// The URL libpq connects with. To a server on a loopback address (`localhost`,
 /// `127.0.0.0/8`, `::1`), when neither the URL nor the environment says how to use TLS, it

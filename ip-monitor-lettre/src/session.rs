@@ -369,7 +369,7 @@ impl Session {
                 envelope.map(|()| false)
             }
             Ok(_) => Ok(true),
-            // DATA refused because the envelope was (RFC 2920 §3.1): the envelope's reply
+            // DATA refused because the envelope was (RFC 2920): the envelope's reply
             // is the answer, and RSET keeps the session usable.
             Err(e) => envelope.and(Err((Step::Data, e))),
         }
@@ -391,8 +391,8 @@ impl Session {
     }
 
     /// Leave a transaction in which the server waits for the message without sending it:
-    /// the connection is closed when the session is dropped (RFC 5321 §4.1.1.4: a
-    /// transaction whose data never ended is not delivered).
+    /// the connection is closed when the session is dropped (RFC 5321 §3.8: a server whose
+    /// connection closes during a transaction cancels it).
     pub(crate) fn abandon(&mut self) {
         self.broken = true;
     }

@@ -287,7 +287,7 @@ impl Runner {
         Ok(self.note_recipients(recipients))
     }
 
-    /// Report the rows the recipients source rejected, and an empty list.
+    /// Report the rows the recipients source rejected, and warn when nobody is left.
     pub(super) fn note_recipients(&mut self, recipients: RecipientList) -> RecipientList {
         for rejected in &recipients.rejected {
             tracing::error!("{rejected}");
