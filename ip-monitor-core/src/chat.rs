@@ -5,7 +5,9 @@
 //! Give them to a [`ChannelRouter`](crate::ChannelRouter) with
 //! [`WithChannels`](crate::WithChannels) recipients: one delivery per channel per change.
 
+use std::collections::VecDeque;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -120,7 +122,15 @@ pub struct ChatNotifier {
     secret: Option<String>,
     words: ChatWords,
     client: reqwest::Client,
+    /// Notices of several requests (WeCom's link, then its QR code) whose first requests
+    /// went out and a later one failed: the change and how many went, so the retry posts
+    /// only the rest. The most recent few are kept (a notice superseded in between is
+    /// never retried).
+    posted: Arc<Mutex<VecDeque<(i64, usize)>>>,
 }
+
+/// How many partly posted notices a channel remembers.
+const PARTLY_POSTED: usize = 16;
 
 impl fmt::Debug for ChatNotifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -152,6 +162,7 @@ impl ChatNotifier {
             secret: None,
             words: ChatWords::default(),
             client: client(Duration::from_secs(10))?,
+            posted: Arc::default(),
         })
     }
 
@@ -171,6 +182,26 @@ impl ChatNotifier {
     pub fn timeout(mut self, timeout: Duration) -> Result<Self, NotifyError> {
         self.client = client(timeout)?;
         Ok(self)
+    }
+
+    /// How many requests of the notice of change `id` went out before one failed (0 when
+    /// none is remembered); with `set`, remember that many instead (0: forget it).
+    fn partly_posted(&self, id: i64, set: Option<usize>) -> usize {
+        let mut posted = self.posted.lock().unwrap_or_else(|e| e.into_inner());
+        let known = posted.iter().position(|(change, _)| *change == id);
+        let Some(n) = set else {
+            return known.map_or(0, |at| posted[at].1);
+        };
+        if let Some(at) = known {
+            posted.remove(at);
+        }
+        if n > 0 {
+            if posted.len() == PARTLY_POSTED {
+                posted.pop_front();
+            }
+            posted.push_back((id, n));
+        }
+        n
     }
 
     /// The platform.
@@ -405,17 +436,31 @@ impl Notifier for ChatNotifier {
     }
 
     /// The permit is checked before each request: a WeCom notice is two (the link, then the
-    /// QR code).
+    /// QR code). When a later request fails, the retry of the notice starts with it: the
+    /// channel does not get the link twice.
     async fn notify_within(
         &self,
         notice: &Notice,
         _recipient: &Recipient,
         permit: &SendPermit,
     ) -> Result<(), NotifyError> {
-        for request in self.requests(notice, SystemTime::now()) {
+        let id = notice.change_id;
+        let done = self.partly_posted(id, None);
+        for (i, request) in self
+            .requests(notice, SystemTime::now())
+            .iter()
+            .enumerate()
+            .skip(done)
+        {
             permit.check()?;
-            self.post(&request).await?;
+            if let Err(e) = self.post(request).await {
+                if i > 0 {
+                    self.partly_posted(id, Some(i));
+                }
+                return Err(e);
+            }
         }
+        self.partly_posted(id, Some(0));
         Ok(())
     }
 }
