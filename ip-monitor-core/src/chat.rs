@@ -185,23 +185,25 @@ impl ChatNotifier {
     }
 
     /// How many requests of the notice of change `id` went out before one failed (0 when
-    /// none is remembered); with `set`, remember that many instead (0: forget it).
-    fn partly_posted(&self, id: i64, set: Option<usize>) -> usize {
+    /// none is remembered).
+    fn posted_before(&self, id: i64) -> usize {
+        let posted = self.posted.lock().unwrap_or_else(|e| e.into_inner());
+        posted
+            .iter()
+            .find(|(change, _)| *change == id)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// Remember that `n` requests of the notice of change `id` went out (0: forget it).
+    fn remember_posted(&self, id: i64, n: usize) {
         let mut posted = self.posted.lock().unwrap_or_else(|e| e.into_inner());
-        let known = posted.iter().position(|(change, _)| *change == id);
-        let Some(n) = set else {
-            return known.map_or(0, |at| posted[at].1);
-        };
-        if let Some(at) = known {
-            posted.remove(at);
-        }
+        posted.retain(|(change, _)| *change != id);
         if n > 0 {
             if posted.len() == PARTLY_POSTED {
                 posted.pop_front();
             }
             posted.push_back((id, n));
         }
-        n
     }
 
     /// The platform.
@@ -445,7 +447,7 @@ impl Notifier for ChatNotifier {
         permit: &SendPermit,
     ) -> Result<(), NotifyError> {
         let id = notice.change_id;
-        let done = self.partly_posted(id, None);
+        let done = self.posted_before(id);
         for (i, request) in self
             .requests(notice, SystemTime::now())
             .iter()
@@ -455,12 +457,12 @@ impl Notifier for ChatNotifier {
             permit.check()?;
             if let Err(e) = self.post(request).await {
                 if i > 0 {
-                    self.partly_posted(id, Some(i));
+                    self.remember_posted(id, i);
                 }
                 return Err(e);
             }
         }
-        self.partly_posted(id, Some(0));
+        self.remember_posted(id, 0);
         Ok(())
     }
 }

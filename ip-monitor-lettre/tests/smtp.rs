@@ -277,55 +277,61 @@ fn scripted_notifier(port: u16) -> SmtpNotifier {
         .unwrap()
 }
 
+/// Notify `email` through a scripted relay answering as `reply`: the error it fails with,
+/// and what the relay received after answering `DATA` (the connection closed first).
+async fn refused_by_scripted_relay(
+    reply: fn(&str) -> Option<&'static str>,
+    email: &str,
+) -> (NotifyError, Vec<String>) {
+    let (port, relay) = scripted_relay(reply);
+    let n = scripted_notifier(port);
+    let e = n
+        .notify(
+            &notice("81.2.69.160", "http://81.2.69.160:8008/"),
+            &Recipient::new(email, None::<&str>).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    drop(n);
+    let data = tokio::task::spawn_blocking(move || relay.join().unwrap())
+        .await
+        .unwrap();
+    (e, data)
+}
+
 /// RFC 2920 says a relay refuses a pipelined DATA when it refused every recipient; one
 /// that answers 354 all the same gets no message: the client closes the connection, and
 /// the recipient's refusal is the answer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_relay_taking_data_after_refusing_the_recipient_gets_no_message() {
-    let (port, relay) = scripted_relay(|command| match command {
-        c if c.starts_with("RCPT") => Some("550 5.1.1 No such user"),
-        "DATA" => Some("354 go ahead"),
-        _ => None,
-    });
-    let n = scripted_notifier(port);
-    let e = n
-        .notify(
-            &notice("81.2.69.160", "http://81.2.69.160:8008/"),
-            &Recipient::new("gone@example.com", None::<&str>).unwrap(),
-        )
-        .await
-        .unwrap_err();
+    let (e, data) = refused_by_scripted_relay(
+        |command| match command {
+            c if c.starts_with("RCPT") => Some("550 5.1.1 No such user"),
+            "DATA" => Some("354 go ahead"),
+            _ => None,
+        },
+        "gone@example.com",
+    )
+    .await;
     assert!(e.is_permanent(), "the recipient's 550: {e}");
     assert!(e.to_string().contains("No such user"), "{e}");
-    drop(n);
-    let data = tokio::task::spawn_blocking(move || relay.join().unwrap())
-        .await
-        .unwrap();
     assert!(data.is_empty(), "nothing after DATA: {data:?}");
 }
 
-/// DATA refused after an accepted envelope is the answer (a transient 451 here), and the
-/// session goes on after RSET.
+/// DATA refused after an accepted envelope is the answer (a transient 451 here), and no
+/// message follows it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_data_is_the_answer() {
-    let (port, relay) = scripted_relay(|command| match command {
-        "DATA" => Some("451 4.3.0 Queue full"),
-        _ => None,
-    });
-    let n = scripted_notifier(port);
-    let e = n
-        .notify(
-            &notice("81.2.69.160", "http://81.2.69.160:8008/"),
-            &Recipient::new("ana@example.com", None::<&str>).unwrap(),
-        )
-        .await
-        .unwrap_err();
+    let (e, data) = refused_by_scripted_relay(
+        |command| match command {
+            "DATA" => Some("451 4.3.0 Queue full"),
+            _ => None,
+        },
+        "ana@example.com",
+    )
+    .await;
     assert!(e.is_transient(), "{e}");
     assert!(e.to_string().contains("Queue full"), "{e}");
-    drop(n);
-    let data = tokio::task::spawn_blocking(move || relay.join().unwrap())
-        .await
-        .unwrap();
     assert!(data.is_empty(), "nothing after DATA: {data:?}");
 }
 
