@@ -1,9 +1,9 @@
 //! The crate's error type.
 
 use crate::address::Family;
-use crate::check::CheckError;
 use crate::notice::NoticeError;
 use crate::recipients::RecipientsError;
+use crate::source::CheckError;
 use crate::store::{Holder, StoreError};
 
 /// Errors of the monitor and its handle.
@@ -51,11 +51,63 @@ pub enum Error {
     Stopped,
 }
 
-impl Error {
-    pub(crate) fn config(key: &str, message: impl Into<String>) -> Self {
+impl From<InvalidSetting> for Error {
+    fn from(e: InvalidSetting) -> Self {
         Error::Config {
-            key: key.to_owned(),
-            message: message.into(),
+            key: e.field.to_owned(),
+            message: e.to_string_without_field(),
+        }
+    }
+}
+
+/// A value given to a constructor or a configuration that cannot be used, naming the field
+/// it is about ([`field`](Self::field)), so a front end can name its own key for it.
+///
+/// ```
+/// use ip_monitor_core::{InvalidSetting, MonitorConfig};
+/// let config = MonitorConfig { service_url: "http://example.com/".into(), ..Default::default() };
+/// let e: InvalidSetting = config.validate().unwrap_err();
+/// assert_eq!(e.field(), "service_url");
+/// ```
+#[derive(Debug, thiserror::Error)]
+#[error("`{field}`: {reason}{}", .source.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
+pub struct InvalidSetting {
+    field: &'static str,
+    reason: String,
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+}
+
+impl InvalidSetting {
+    /// `field` cannot be used, for `reason`.
+    pub fn new(field: &'static str, reason: impl Into<String>) -> Self {
+        InvalidSetting {
+            field,
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// With the underlying error.
+    pub fn with_source(mut self, source: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// The field (the constructor's parameter, the config struct's field) at fault.
+    pub fn field(&self) -> &'static str {
+        self.field
+    }
+
+    /// What is wrong with it, without the field's name.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+
+    /// The reason and the underlying error, without the field.
+    pub fn to_string_without_field(&self) -> String {
+        match &self.source {
+            Some(s) => format!("{}: {s}", self.reason),
+            None => self.reason.clone(),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use crate::address::Family;
 
 /// Why a URL template or a QR code could not be made.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum NoticeError {
     /// The URL template is unusable.
@@ -21,7 +21,7 @@ pub enum NoticeError {
     },
     /// The QR code could not be rendered.
     #[error("QR code: {0}")]
-    Qr(String),
+    Qr(#[source] std::sync::Arc<dyn std::error::Error + Send + Sync>),
 }
 
 /// The entry URL template, such as `http://{ip}:8008/`: validated once, rendered per change.
@@ -206,7 +206,7 @@ impl Notice {
 pub fn render_qr_png(text: &str) -> Result<Vec<u8>, NoticeError> {
     use image::ImageEncoder;
     let code = qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M)
-        .map_err(|e| NoticeError::Qr(e.to_string()))?;
+        .map_err(|e| NoticeError::Qr(std::sync::Arc::new(e)))?;
     let img = code
         .render::<image::Luma<u8>>()
         .module_dimensions(8, 8)
@@ -221,7 +221,7 @@ pub fn render_qr_png(text: &str) -> Result<Vec<u8>, NoticeError> {
             img.height(),
             image::ExtendedColorType::L8,
         )
-        .map_err(|e| NoticeError::Qr(e.to_string()))?;
+        .map_err(|e| NoticeError::Qr(std::sync::Arc::new(e)))?;
     Ok(png)
 }
 

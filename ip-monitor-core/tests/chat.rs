@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use ip_monitor_core::chat::{ChatKind, ChatNotifier};
-use ip_monitor_core::{Notice, Notifier, Recipient};
+use ip_monitor_core::{Notice, NotifierExt, Recipient};
 use ip_monitor_testkit::{Behavior, HttpServer};
 
 fn notice(change_id: i64) -> Notice {

@@ -3,12 +3,27 @@
 
 use std::sync::Arc;
 
-use ip_monitor_core::testing::{monitor_conformance, recipients_conformance, store_conformance};
+use ip_monitor_core::testing::*;
 use ip_monitor_core::{MemoryStore, Recipient, StaticRecipients};
 
 #[tokio::test]
 async fn memory_store_conforms() {
     store_conformance(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn memory_store_records_results_across_a_lapse() {
+    lapse_conformance(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn memory_store_tells_new_recipients() {
+    new_recipients_conformance(&MemoryStore::new()).await;
+}
+
+#[tokio::test]
+async fn memory_store_keeps_recipient_kinds() {
+    recipient_kinds_conformance(&MemoryStore::new()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

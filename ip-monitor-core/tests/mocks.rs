@@ -29,14 +29,14 @@ async fn mocks_stand_in_for_every_trait() {
 
     let mut notifier = MockNotifier::new();
     notifier
-        .expect_notify_via()
+        .expect_send()
         .withf(|notice, r, permit| {
             notice.url == "http://81.2.69.160:8008/"
                 && r.email() == "ana@example.com"
                 && permit.is_valid()
         })
         .times(1)
-        .returning(|_, _, _| Ok(None));
+        .returning(|_, _, _| Ok(Sent::direct()));
 
     let handle = Monitor::builder(
         SourceSet::new(vec![Arc::new(source)]),

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use diesel::prelude::*;
 use ip_monitor_core::{
     Change, ChangeKind, CurrentAddress, Delivery, DeliveryState, Family, Holder, Lease, Recipient,
-    StoreError,
+    RecipientKind, StoreError,
 };
 
 use crate::schema::*;
@@ -111,11 +111,16 @@ pub(crate) struct DeliveryRow {
     pub(crate) last_error: Option<String>,
     pub(crate) sent_at_ms: Option<i64>,
     pub(crate) fence: Option<i64>,
+    pub(crate) recipient_kind: String,
 }
 
 impl DeliveryRow {
     pub(crate) fn into_delivery(self) -> Result<Delivery, StoreError> {
-        let recipient = Recipient::stored(&self.email, self.name.as_deref())
+        let kind = self
+            .recipient_kind
+            .parse::<RecipientKind>()
+            .map_err(|e| invalid(format!("delivery {}: {e}", self.id)))?;
+        let recipient = Recipient::stored(kind, &self.email, self.name.as_deref())
             .map_err(|e| invalid(format!("delivery {}: {e}", self.id)))?;
         Ok(Delivery {
             id: self.id,
@@ -148,6 +153,7 @@ pub(crate) struct NewDeliveryRow<'a> {
     pub(crate) email: &'a str,
     pub(crate) email_key: &'a str,
     pub(crate) name: Option<&'a str>,
+    pub(crate) recipient_kind: &'a str,
     pub(crate) state: &'a str,
     pub(crate) attempts: i32,
     pub(crate) created_at_ms: i64,
@@ -166,6 +172,8 @@ pub(crate) struct NewDeliveries<'a> {
     pub(crate) emails: Vec<&'a str>,
     pub(crate) keys: Vec<String>,
     pub(crate) names: Vec<Option<&'a str>>,
+    /// Each recipient's [`RecipientKind`], as stored.
+    pub(crate) kinds: Vec<&'static str>,
 }
 
 #[cfg(feature = "sqlite")]
@@ -176,7 +184,8 @@ impl NewDeliveries<'_> {
             .iter()
             .zip(&self.keys)
             .zip(&self.names)
-            .map(|((email, key), name)| NewDeliveryRow {
+            .zip(&self.kinds)
+            .map(|(((email, key), name), kind)| NewDeliveryRow {
                 change_id: self.change_id,
                 family: self.family,
                 change_kind: self.change_kind,
@@ -185,6 +194,7 @@ impl NewDeliveries<'_> {
                 email,
                 email_key: key,
                 name: *name,
+                recipient_kind: kind,
                 state: DeliveryState::Pending.as_str(),
                 attempts: 0,
                 created_at_ms: self.now_ms,

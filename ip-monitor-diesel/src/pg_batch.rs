@@ -92,6 +92,7 @@ type Rest = (
     Option<String>,
     Option<i64>,
     Option<i64>,
+    Option<String>,
 );
 
 type BatchRow = (String, i64, Rest);
@@ -120,6 +121,7 @@ fn claimed_row(id: i64, rest: Rest) -> DbResult<DeliveryRow> {
         last_error: rest.10,
         sent_at_ms: rest.11,
         fence: rest.12,
+        recipient_kind: rest.13.ok_or_else(missing)?,
     })
 }
 
@@ -156,6 +158,7 @@ impl Query for Batch {
             Nullable<Text>,
             Nullable<BigInt>,
             Nullable<BigInt>,
+            Nullable<Text>,
         ),
     );
 }
@@ -214,14 +217,15 @@ impl QueryFragment<Pg> for Batch {
         out.push_sql(
             ")) AND EXISTS (SELECT 1 FROM f) \
              RETURNING id, change_id, change_kind, address, url, email, name, state, attempts, \
-             created_at_ms, next_attempt_at_ms, last_error, sent_at_ms, fence) \
+             created_at_ms, next_attempt_at_ms, last_error, sent_at_ms, fence, recipient_kind) \
              SELECT 'lease', 0::bigint, NULL::bigint, NULL, NULL, NULL, NULL, NULL, NULL, \
-             NULL::integer, NULL::bigint, NULL::bigint, NULL, NULL::bigint, NULL::bigint FROM f \
+             NULL::integer, NULL::bigint, NULL::bigint, NULL, NULL::bigint, NULL::bigint, \
+             NULL FROM f \
              UNION ALL SELECT 'sent', id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, \
-             NULL, NULL, NULL, NULL FROM s \
+             NULL, NULL, NULL, NULL, NULL FROM s \
              UNION ALL SELECT 'claimed', id, change_id, change_kind, address, url, email, name, \
-             state, attempts, created_at_ms, next_attempt_at_ms, last_error, sent_at_ms, fence \
-             FROM c",
+             state, attempts, created_at_ms, next_attempt_at_ms, last_error, sent_at_ms, fence, \
+             recipient_kind FROM c",
         );
         Ok(())
     }
@@ -254,7 +258,8 @@ impl QueryFragment<Pg> for Insert<'_, '_> {
         let rows = self.0;
         out.push_sql(
             "INSERT INTO ip_monitor_deliveries (change_id, family, change_kind, address, url, \
-             email, email_key, name, state, attempts, created_at_ms, next_attempt_at_ms) \
+             email, email_key, name, recipient_kind, state, attempts, created_at_ms, \
+             next_attempt_at_ms) \
              SELECT ",
         );
         out.push_bind_param::<BigInt, _>(&rows.change_id)?;
@@ -266,7 +271,7 @@ impl QueryFragment<Pg> for Insert<'_, '_> {
         out.push_bind_param::<Text, _>(&rows.address)?;
         out.push_sql(", ");
         out.push_bind_param::<Text, _>(&rows.url)?;
-        out.push_sql(", r.email, r.email_key, r.name, 'pending', 0, ");
+        out.push_sql(", r.email, r.email_key, r.name, r.kind, 'pending', 0, ");
         out.push_bind_param::<BigInt, _>(&rows.now_ms)?;
         out.push_sql(", ");
         out.push_bind_param::<BigInt, _>(&rows.now_ms)?;
@@ -276,8 +281,10 @@ impl QueryFragment<Pg> for Insert<'_, '_> {
         out.push_bind_param::<Array<Text>, _>(&rows.keys)?;
         out.push_sql(", ");
         out.push_bind_param::<Array<Nullable<Text>>, _>(&rows.names)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&rows.kinds)?;
         out.push_sql(
-            ") WITH ORDINALITY AS r(email, email_key, name, n) ORDER BY r.n \
+            ") WITH ORDINALITY AS r(email, email_key, name, kind, n) ORDER BY r.n \
              ON CONFLICT (change_id, email_key) DO NOTHING",
         );
         Ok(())

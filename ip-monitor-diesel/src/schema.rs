@@ -40,6 +40,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         sent_at_ms -> Nullable<BigInt>,
         fence -> Nullable<BigInt>,
+        recipient_kind -> Text,
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use ip_monitor_core::testing::{monitor_conformance, recipients_conformance, store_conformance};
+use ip_monitor_core::testing::*;
 use ip_monitor_core::{Recipient, Recipients};
 use ip_monitor_diesel::{DieselRecipients, DieselStore, Error};
 
@@ -43,6 +43,29 @@ async fn sqlite_store_keeps_the_promise_through_lease_faults() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_in_memory_conforms() {
     store_conformance(&DieselStore::connect("sqlite://:memory:").await.unwrap()).await;
+}
+
+/// A fresh SQLite file store.
+async fn sqlite_store(dir: &tempfile::TempDir) -> DieselStore {
+    DieselStore::connect(&sqlite_url(dir)).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_records_results_across_a_lapse() {
+    let dir = tempfile::tempdir().unwrap();
+    lapse_conformance(&sqlite_store(&dir).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_tells_new_recipients() {
+    let dir = tempfile::tempdir().unwrap();
+    new_recipients_conformance(&sqlite_store(&dir).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_keeps_recipient_kinds() {
+    let dir = tempfile::tempdir().unwrap();
+    recipient_kinds_conformance(&sqlite_store(&dir).await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -160,8 +183,10 @@ mod postgres {
                 "{}\nCREATE TABLE __diesel_schema_migrations (version VARCHAR(50) PRIMARY KEY NOT NULL, \
                  run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);\n\
                  INSERT INTO __diesel_schema_migrations (version) VALUES ('20261125000001');\n\
-                 CREATE INDEX ip_monitor_deliveries_family ON ip_monitor_deliveries (family, state);",
-                include_str!("../migrations/postgres/2026-11-25-000001_ip_monitor/up.sql")
+                 CREATE INDEX ip_monitor_deliveries_family ON ip_monitor_deliveries (family, state);\n\
+                 {}",
+                include_str!("../migrations/postgres/2026-11-25-000001_ip_monitor/up.sql"),
+                super::OLD_ROWS
             ),
         );
         assert_eq!(
@@ -169,8 +194,9 @@ mod postgres {
             ["ip_monitor_deliveries_due", "ip_monitor_deliveries_family"]
         );
         assert_eq!(delivery_foreign_keys(&url), 1);
-        DieselStore::connect(&url).await.unwrap();
+        let store = DieselStore::connect(&url).await.unwrap();
         assert_eq!(delivery_indexes(&url), ["ip_monitor_deliveries_due"]);
+        super::old_rows_read_back_typed(&store).await;
         assert_eq!(delivery_foreign_keys(&url), 0);
         let fresh = fresh_database();
         DieselStore::connect(&fresh).await.unwrap();
@@ -252,6 +278,38 @@ mod postgres {
         let store = DieselStore::connect(&fresh_database()).await.unwrap();
         assert_eq!(store.backend(), "postgres");
         store_conformance(&store).await;
+    }
+
+    /// A store on a fresh PostgreSQL database.
+    async fn pg_store() -> DieselStore {
+        DieselStore::connect(&fresh_database()).await.unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(pg_tests),
+        ignore = "needs IP_MONITOR_TEST_PG_URL: run bash scripts/test.sh"
+    )]
+    async fn postgres_store_records_results_across_a_lapse() {
+        lapse_conformance(&pg_store().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(pg_tests),
+        ignore = "needs IP_MONITOR_TEST_PG_URL: run bash scripts/test.sh"
+    )]
+    async fn postgres_store_tells_new_recipients() {
+        new_recipients_conformance(&pg_store().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(pg_tests),
+        ignore = "needs IP_MONITOR_TEST_PG_URL: run bash scripts/test.sh"
+    )]
+    async fn postgres_store_keeps_recipient_kinds() {
+        recipient_kinds_conformance(&pg_store().await).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -395,6 +453,69 @@ fn delivery_indexes(url: &str) -> Vec<String> {
     names
 }
 
+/// Delivery rows as versions before the typed recipient kind wrote them: a channel as
+/// `NAME@channel.invalid`, a DNS record as the channel `dns-NAME`.
+const OLD_ROWS: &str = "INSERT INTO ip_monitor_changes (family, address, previous, url, kind, \
+     detected_at_ms, deliveries) VALUES ('v4', '81.2.69.160', NULL, 'http://81.2.69.160:8008/', \
+     'change', 1800000000000, 3);\n\
+     INSERT INTO ip_monitor_current (family, address, since_ms, change_id) \
+     SELECT 'v4', '81.2.69.160', 1800000000000, max(id) FROM ip_monitor_changes;\n\
+     INSERT INTO ip_monitor_deliveries (change_id, family, change_kind, address, url, email, \
+     email_key, name, state, attempts, created_at_ms, next_attempt_at_ms) \
+     SELECT max(c.id), 'v4', 'change', '81.2.69.160', 'http://81.2.69.160:8008/', r.email, \
+     lower(r.email), r.name, r.state, 0, 1800000000000, 1800000000000 \
+     FROM ip_monitor_changes c, (SELECT 'Ana@example.com' AS email, 'Ana' AS name, 'sent' AS state \
+     UNION ALL SELECT 'ops-chat@channel.invalid', 'ops-chat', 'pending' \
+     UNION ALL SELECT 'dns-www.example.com@channel.invalid', 'dns-www.example.com', 'pending') r \
+     GROUP BY r.email, r.name, r.state;";
+
+/// The rows of [`OLD_ROWS`], after the migrations: each recipient of its kind, keyed so that
+/// telling the same recipients again adds nothing.
+async fn old_rows_read_back_typed(store: &DieselStore) {
+    use ip_monitor_core::{Holder, RecipientKind, StateStore};
+    let change = store.history(1).await.unwrap()[0].id;
+    let mut got: Vec<(RecipientKind, String, Option<String>)> = store
+        .deliveries(change)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|d| {
+            let r = d.recipient;
+            (r.kind(), r.email().to_owned(), r.name().map(str::to_owned))
+        })
+        .collect();
+    got.sort();
+    let own = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        got,
+        [
+            (RecipientKind::Staff, "Ana@example.com".into(), own("Ana")),
+            (RecipientKind::Channel, "ops-chat".into(), own("ops-chat")),
+            (
+                RecipientKind::DnsRecord,
+                "www.example.com".into(),
+                own("www.example.com")
+            ),
+        ]
+    );
+    let holder = Holder::this_process();
+    let lease = store
+        .acquire_lease(&holder, std::time::Duration::from_secs(60))
+        .await
+        .unwrap()
+        .unwrap();
+    let same = [
+        Recipient::new("ana@example.com", None::<&str>).unwrap(),
+        Recipient::channel("ops-chat").unwrap(),
+        Recipient::dns_record("www.example.com").unwrap(),
+    ];
+    let added = store
+        .add_recipients(&lease, std::time::SystemTime::now(), change, &same, false)
+        .await
+        .unwrap();
+    assert_eq!(added, 0, "the migrated rows are keyed as new ones are");
+}
+
 /// A store made by the first version of the schema (which had a `(family, state)` index)
 /// is brought up to date, its data kept; a fresh one is made up to date at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,7 +529,7 @@ async fn an_older_schema_is_migrated_in_place() {
              run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP);\n\
              INSERT INTO __diesel_schema_migrations (version) VALUES ('20261125000001');\n\
              CREATE INDEX ip_monitor_deliveries_family ON ip_monitor_deliveries (family, state);\n\
-             UPDATE ip_monitor_control SET desired_state = 'paused';",
+             UPDATE ip_monitor_control SET desired_state = 'paused';\n{OLD_ROWS}",
             include_str!("../migrations/sqlite/2026-11-25-000001_ip_monitor/up.sql")
         ),
     );
@@ -420,6 +541,7 @@ async fn an_older_schema_is_migrated_in_place() {
     use ip_monitor_core::{DesiredState, StateStore};
     assert_eq!(store.desired_state().await.unwrap(), DesiredState::Paused);
     assert_eq!(delivery_indexes(&url), ["ip_monitor_deliveries_due"]);
+    old_rows_read_back_typed(&store).await;
 
     let fresh = tempfile::tempdir().unwrap();
     let url = sqlite_url(&fresh);

@@ -34,7 +34,13 @@ struct AppendNotifier {
 
 #[async_trait]
 impl Notifier for AppendNotifier {
-    async fn notify(&self, notice: &Notice, recipient: &Recipient) -> Result<(), NotifyError> {
+    async fn send(
+        &self,
+        notice: &Notice,
+        recipient: &Recipient,
+        permit: &SendPermit,
+    ) -> Result<Sent, NotifyError> {
+        permit.check()?;
         let line = format!(
             "{} {} {}\n",
             std::process::id(),
@@ -49,7 +55,7 @@ impl Notifier for AppendNotifier {
         f.write_all(line.as_bytes())
             .map_err(NotifyError::transient)?;
         tokio::time::sleep(self.delay).await;
-        Ok(())
+        Ok(Sent::direct())
     }
 }
 

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
-use ip_monitor_core::{Notice, Notifier, NotifyError, Recipient};
+use ip_monitor_core::{Notice, Notifier, NotifyError, Recipient, SendPermit, Sent};
 
 use crate::error::Error;
 use crate::message::MessageTemplate;
@@ -15,7 +15,7 @@ use crate::message::MessageTemplate;
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use ip_monitor_core::{Notice, Notifier, Recipient};
+/// use ip_monitor_core::{Notice, NotifierExt, Recipient};
 /// use ip_monitor_lettre::{FileNotifier, MessageTemplate};
 /// # let dir = tempfile::tempdir()?;
 /// let notifier = FileNotifier::new(dir.path(), MessageTemplate::new("noreply@example.com")?);
@@ -110,11 +110,17 @@ pub(crate) async fn create_private_dir(dir: &Path) -> Result<(), Error> {
 
 #[async_trait]
 impl Notifier for FileNotifier {
-    async fn notify(&self, notice: &Notice, recipient: &Recipient) -> Result<(), NotifyError> {
+    async fn send(
+        &self,
+        notice: &Notice,
+        recipient: &Recipient,
+        permit: &SendPermit,
+    ) -> Result<Sent, NotifyError> {
         let message = self.template.build(notice, recipient)?;
         create_private_dir(&self.dir).await?;
         let path = self.dir.join(Self::file_name(notice, recipient));
+        permit.check()?;
         write_atomically(&path, &message.formatted()).await?;
-        Ok(())
+        Ok(Sent::direct())
     }
 }

@@ -7,39 +7,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ip_monitor_core::{Notice, Notifier, NotifyError, Recipient, SendPermit};
+use ip_monitor_core::{Notice, Notifier, NotifyError, Recipient, SendPermit, Sent};
 
+pub use crate::transport::Tls;
 use crate::transport::{Pool, SendError};
 
 use crate::error::Error;
 use crate::message::{MessageTemplate, SharedParts};
-
-/// How the connection to the SMTP server is secured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Tls {
-    /// Plain connection upgraded with STARTTLS, which is required (port 587). The default.
-    #[default]
-    StartTls,
-    /// TLS from the first byte (port 465).
-    Wrapper,
-    /// No encryption (port 25). Credentials are refused unless the host is loopback.
-    None,
-}
-
-impl std::str::FromStr for Tls {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "starttls" => Ok(Tls::StartTls),
-            "tls" => Ok(Tls::Wrapper),
-            "none" => Ok(Tls::None),
-            other => Err(Error::Config {
-                key: "tls",
-                message: format!("{other:?}: expected \"starttls\", \"tls\" or \"none\""),
-            }),
-        }
-    }
-}
 
 /// A password that never shows in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -324,26 +298,22 @@ fn classify(error: SendError) -> NotifyError {
 
 #[async_trait]
 impl Notifier for SmtpNotifier {
-    async fn notify(&self, notice: &Notice, recipient: &Recipient) -> Result<(), NotifyError> {
-        self.notify_within(notice, recipient, &SendPermit::always())
-            .await
-    }
-
     /// The permit is checked once more after the relay accepted the envelope, right before
-    /// `DATA`: a process that froze while connecting wakes up and sends nothing.
-    async fn notify_within(
+    /// the message: a process that froze while connecting wakes up and sends nothing.
+    async fn send(
         &self,
         notice: &Notice,
         recipient: &Recipient,
         permit: &SendPermit,
-    ) -> Result<(), NotifyError> {
+    ) -> Result<Sent, NotifyError> {
         permit.check()?;
         let shared = self.shared_parts(notice)?;
         let message = self.template.build_with(notice, recipient, &shared)?;
         self.pool
             .send(message.envelope(), &message.formatted(), permit)
             .await
-            .map_err(classify)
+            .map_err(classify)?;
+        Ok(Sent::direct())
     }
 }
 

@@ -16,8 +16,35 @@ use tokio::sync::Semaphore;
 
 use ip_monitor_core::SendPermit;
 
+use crate::error::Error;
 use crate::session::{Session, SmtpError, Step};
-use crate::smtp::Tls;
+
+/// How the connection to the SMTP server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tls {
+    /// Plain connection upgraded with STARTTLS, which is required (port 587). The default.
+    #[default]
+    StartTls,
+    /// TLS from the first byte (port 465).
+    Wrapper,
+    /// No encryption (port 25). Credentials are refused unless the host is loopback.
+    None,
+}
+
+impl std::str::FromStr for Tls {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "starttls" => Ok(Tls::StartTls),
+            "tls" => Ok(Tls::Wrapper),
+            "none" => Ok(Tls::None),
+            other => Err(Error::Config {
+                key: "tls",
+                message: format!("{other:?}: expected \"starttls\", \"tls\" or \"none\""),
+            }),
+        }
+    }
+}
 
 /// Idle connections older than this are checked with NOOP before reuse.
 const CHECK_IDLE_AFTER: Duration = Duration::from_secs(30);

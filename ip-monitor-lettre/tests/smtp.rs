@@ -416,7 +416,7 @@ async fn nothing_is_handed_over_once_the_permit_lapsed_before_data() {
     let seen = Arc::clone(&checks);
     let permit = SendPermit::new(move || seen.fetch_add(1, Ordering::SeqCst) == 0);
     let e = n
-        .notify_within(
+        .send(
             &notice("81.2.69.160", "http://81.2.69.160:8008/"),
             &Recipient::new("ana@example.com", None::<&str>).unwrap(),
             &permit,

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use ip_monitor_core::{Notice, Notifier, Recipient};
+use ip_monitor_core::{Notice, NotifierExt, Recipient};
 use ip_monitor_lettre::{MessageTemplate, SmtpNotifier, Tls};
 use ip_monitor_testkit::fixture;
 use ip_monitor_testkit::smtp::SmtpServer;

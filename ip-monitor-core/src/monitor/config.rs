@@ -1,6 +1,8 @@
 use std::time::{Duration, SystemTime};
 
 use crate::address::Family;
+use crate::error::InvalidSetting;
+use crate::notice::UrlTemplate;
 use crate::notify::NotifyError;
 use crate::store::{Delivery, DeliveryUpdate};
 
@@ -81,10 +83,91 @@ impl Default for MonitorConfig {
     }
 }
 
+/// The longest duration accepted anywhere: every deadline computed from one stays
+/// representable, so a typo like "100000000y" is an error, not an overflow.
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(400 * 86_400);
+
 impl MonitorConfig {
     /// The lease ttl that applies: the configured one or `3 × heartbeat`.
     pub fn effective_lease_ttl(&self) -> Duration {
         self.lease_ttl.unwrap_or(self.heartbeat.saturating_mul(3))
+    }
+
+    /// Check every field; the error names the field (`delivery.parallelism` for one of
+    /// [`DeliveryPolicy`]). [`MonitorBuilder::build`](crate::MonitorBuilder::build) calls it.
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        self.validate_families()?;
+        for (field, d) in [
+            ("interval", self.interval),
+            ("probe_interval", self.probe_interval),
+            ("control_poll", self.control_poll),
+            ("heartbeat", self.heartbeat),
+            ("lease_ttl", self.effective_lease_ttl()),
+            ("shutdown_grace", self.shutdown_grace),
+        ] {
+            at_most(field, d)?;
+        }
+        for (field, d) in [
+            ("interval", self.interval),
+            ("control_poll", self.control_poll),
+            ("heartbeat", self.heartbeat),
+            ("shutdown_grace", self.shutdown_grace),
+        ] {
+            positive(field, d)?;
+        }
+        if self.effective_lease_ttl() <= self.heartbeat {
+            return Err(InvalidSetting::new(
+                "lease_ttl",
+                "must be longer than the heartbeat",
+            ));
+        }
+        if self.confirmations == 0 {
+            return Err(InvalidSetting::new("confirmations", "must be at least 1"));
+        }
+        self.delivery.validate()?;
+        UrlTemplate::parse(&self.service_url)
+            .map_err(|e| InvalidSetting::new("service_url", e.to_string()))?;
+        Ok(())
+    }
+
+    fn validate_families(&self) -> Result<(), InvalidSetting> {
+        if self.families.is_empty() {
+            return Err(InvalidSetting::new(
+                "families",
+                "at least one of \"v4\", \"v6\" is required",
+            ));
+        }
+        let mut families = self.families.clone();
+        families.sort();
+        families.dedup();
+        if families.len() != self.families.len() {
+            return Err(InvalidSetting::new(
+                "families",
+                "each family may appear once",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `d` is at most [`MAX_DURATION`].
+pub(crate) fn at_most(field: &'static str, d: Duration) -> Result<(), InvalidSetting> {
+    if d > MAX_DURATION {
+        Err(InvalidSetting::new(
+            field,
+            format!("must be at most {} days", MAX_DURATION.as_secs() / 86_400),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+/// `d` is not zero.
+pub(crate) fn positive(field: &'static str, d: Duration) -> Result<(), InvalidSetting> {
+    if d.is_zero() {
+        Err(InvalidSetting::new(field, "must be greater than zero"))
+    } else {
+        Ok(())
     }
 }
 
@@ -122,6 +205,38 @@ impl Default for DeliveryPolicy {
 }
 
 impl DeliveryPolicy {
+    /// Check every field; the error names it as a field of [`MonitorConfig`]
+    /// (`delivery.retry_max`).
+    pub fn validate(&self) -> Result<(), InvalidSetting> {
+        for (field, d) in [
+            ("delivery.retry_initial", self.retry_initial),
+            ("delivery.retry_max", self.retry_max),
+            ("delivery.give_up_after", self.give_up_after),
+        ] {
+            at_most(field, d)?;
+        }
+        positive("delivery.retry_initial", self.retry_initial)?;
+        if self.parallelism == 0 {
+            return Err(InvalidSetting::new(
+                "delivery.parallelism",
+                "must be at least 1",
+            ));
+        }
+        if self.retry_max < self.retry_initial {
+            return Err(InvalidSetting::new(
+                "delivery.retry_max",
+                "must not be shorter than retry_initial",
+            ));
+        }
+        if !(0.0..1.0).contains(&self.jitter) {
+            return Err(InvalidSetting::new(
+                "delivery.jitter",
+                "must be in 0.0..1.0",
+            ));
+        }
+        Ok(())
+    }
+
     /// The delay after failed attempt number `attempt` (1-based), before jitter:
     /// `retry_initial × 2^(attempt-1)`, at most `retry_max`.
     ///

@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use super::Event;
 use crate::address::Family;
-use crate::check::SourceReport;
 use crate::source::SourceError;
+use crate::source::set::SourceReport;
 use crate::store::ChangeKind;
 
 /// How one request to an IP source ended, as counted in [`MonitorMetrics::source_requests`].

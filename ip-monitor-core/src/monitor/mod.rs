@@ -3,31 +3,28 @@
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use crate::address::Family;
-use crate::check::{CheckOutcome, SourceSet};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::notice::UrlTemplate;
 use crate::notify::Notifier;
 use crate::recipients::{InvalidRecipient, Recipients};
+use crate::source::set::{CheckOutcome, SourceSet};
 use crate::store::{
     Change, ChangeOutcome, DesiredState, Holder, InstanceStatus, RunState, StateStore,
 };
 
-mod config;
+pub(crate) mod config;
 mod metrics;
 mod runner;
 
 pub use config::{DeliveryPolicy, MonitorConfig};
 pub use metrics::{MonitorMetrics, SourceResult};
-
-/// The longest duration any setting accepts (a year and a month).
-const MAX_DURATION: Duration = Duration::from_secs(400 * 86_400);
 
 /// Something that happened in the monitor; see [`MonitorHandle::subscribe`].
 #[derive(Debug, Clone)]
@@ -112,8 +109,10 @@ pub enum Event {
     },
     /// A store operation failed (the loop carries on and retries).
     StoreError {
-        /// What failed.
-        error: String,
+        /// The step that failed, such as "renewing the lease".
+        step: &'static str,
+        /// The store's error, with its kind ([`StoreError::is_transient`](crate::StoreError::is_transient)).
+        error: Arc<crate::store::StoreError>,
     },
     /// The monitor stopped.
     Stopped,
@@ -326,98 +325,16 @@ impl MonitorBuilder {
         self
     }
 
-    /// Validate the configuration and build the monitor. Errors name the offending key.
+    /// Validate the configuration ([`MonitorConfig::validate`]) and the sources
+    /// ([`SourceSet::validate`](crate::SourceSet::validate)) and build the monitor. Errors
+    /// name the offending field: the config's own, or the sources' as `sources.FIELD`.
     pub fn build(self) -> Result<Monitor> {
-        let c = &self.config;
-        let positive = |key: &str, d: Duration| {
-            if d.is_zero() {
-                Err(Error::config(key, "must be greater than zero"))
-            } else {
-                Ok(())
-            }
-        };
-        if c.families.is_empty() {
-            return Err(Error::config(
-                "families",
-                "at least one of \"v4\", \"v6\" is required",
-            ));
-        }
-        let mut families = c.families.clone();
-        families.sort();
-        families.dedup();
-        if families.len() != c.families.len() {
-            return Err(Error::config("families", "each family may appear once"));
-        }
-        // Upper bounds keep every deadline computed from them representable: no overflow
-        // panic from a typo like "100000000y".
-        let at_most = |key: &str, d: Duration, max: Duration| {
-            if d > max {
-                Err(Error::config(
-                    key,
-                    format!("must be at most {} days", max.as_secs() / 86_400),
-                ))
-            } else {
-                Ok(())
-            }
-        };
-        for (key, d) in [
-            ("interval", c.interval),
-            ("probe_interval", c.probe_interval),
-            ("control_poll", c.control_poll),
-            ("heartbeat", c.heartbeat),
-            ("lease_ttl", c.effective_lease_ttl()),
-            ("delivery.retry_initial", c.delivery.retry_initial),
-            ("delivery.retry_max", c.delivery.retry_max),
-            ("delivery.give_up_after", c.delivery.give_up_after),
-            ("shutdown_grace", c.shutdown_grace),
-            ("sources.timeout", self.sources.current_timeout()),
-        ] {
-            at_most(key, d, MAX_DURATION)?;
-        }
-        positive("interval", c.interval)?;
-        positive("control_poll", c.control_poll)?;
-        positive("heartbeat", c.heartbeat)?;
-        positive("delivery.retry_initial", c.delivery.retry_initial)?;
-        positive("shutdown_grace", c.shutdown_grace)?;
-        if c.effective_lease_ttl() <= c.heartbeat {
-            return Err(Error::config(
-                "lease_ttl",
-                "must be longer than the heartbeat",
-            ));
-        }
-        if c.confirmations == 0 {
-            return Err(Error::config("confirmations", "must be at least 1"));
-        }
-        if c.delivery.parallelism == 0 {
-            return Err(Error::config("delivery.parallelism", "must be at least 1"));
-        }
-        if c.delivery.retry_max < c.delivery.retry_initial {
-            return Err(Error::config(
-                "delivery.retry_max",
-                "must not be shorter than retry_initial",
-            ));
-        }
-        if !(0.0..1.0).contains(&c.delivery.jitter) {
-            return Err(Error::config("delivery.jitter", "must be in 0.0..1.0"));
-        }
-        let n = self.sources.sources().len();
-        if n == 0 {
-            return Err(Error::config(
-                "sources.list",
-                "at least one IP source is required",
-            ));
-        }
-        if let Some(q) = self.sources.configured_quorum()
-            && (q == 0 || q > n)
-        {
-            return Err(Error::config(
-                "sources.quorum",
-                format!("must be between 1 and the number of sources ({n})"),
-            ));
-        }
-        positive("sources.timeout", self.sources.current_timeout())?;
-        let template = UrlTemplate::parse(&c.service_url)
-            .map_err(|e| Error::config("service_url", e.to_string()))?;
+        self.config.validate()?;
+        self.sources.validate().map_err(|e| Error::Config {
+            key: format!("sources.{}", e.field()),
+            message: e.to_string_without_field(),
+        })?;
+        let template = UrlTemplate::parse(&self.config.service_url)?;
         Ok(Monitor {
             shared: Arc::new(Shared {
                 template,

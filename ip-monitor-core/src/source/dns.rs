@@ -7,7 +7,7 @@ use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{DNSClass, Name, RData, RecordType};
 use tokio::net::UdpSocket;
 
-use super::{IpSource, SourceError, parse_plain};
+use super::{DnsProblem, IpSource, SourceError, parse_plain};
 use crate::address::Family;
 
 /// Which question to ask, and how its answer carries the address.
@@ -126,10 +126,6 @@ impl DnsIpSource {
     }
 }
 
-fn dns_err(e: impl std::fmt::Display) -> SourceError {
-    SourceError::Dns(e.to_string())
-}
-
 #[async_trait]
 impl IpSource for DnsIpSource {
     fn name(&self) -> &str {
@@ -151,7 +147,9 @@ impl IpSource for DnsIpSource {
         request.metadata.recursion_desired = self.query == DnsQuery::OpenDns;
         request.add_query(query);
         let id = request.metadata.id;
-        let bytes = request.to_vec().map_err(dns_err)?;
+        let bytes = request
+            .to_vec()
+            .map_err(|e| SourceError::Dns(DnsProblem::Encode(Box::new(e))))?;
 
         let transport = |e: std::io::Error| SourceError::Transport(Box::new(e));
         let socket = UdpSocket::bind(SocketAddr::new(family.unspecified(), 0))
@@ -174,15 +172,14 @@ impl IpSource for DnsIpSource {
             }
         };
         if response.metadata.op_code != OpCode::Query {
-            return Err(dns_err("unexpected opcode in answer"));
+            return Err(SourceError::Dns(DnsProblem::Opcode));
         }
         if response.metadata.truncation {
-            return Err(dns_err("answer truncated"));
+            return Err(SourceError::Dns(DnsProblem::Truncated));
         }
         if response.metadata.response_code != ResponseCode::NoError {
-            return Err(dns_err(format!(
-                "server answered {}",
-                response.metadata.response_code
+            return Err(SourceError::Dns(DnsProblem::ResponseCode(
+                response.metadata.response_code.to_string(),
             )));
         }
         let mut last_error = None;
@@ -205,6 +202,6 @@ impl IpSource for DnsIpSource {
                 Err(e) => last_error = Some(e),
             }
         }
-        Err(last_error.unwrap_or_else(|| dns_err("no usable record in the answer")))
+        Err(last_error.unwrap_or_else(|| SourceError::Dns(DnsProblem::NoRecord)))
     }
 }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use async_trait::async_trait;
 use tokio::net::UdpSocket;
 
-use super::{IpSource, SourceError};
+use super::{DnsProblem, IpSource, SourceError};
 use crate::address::{Family, Scope};
 
 /// Reads the address of the outgoing interface: a UDP socket is "connected" to a target
@@ -84,7 +84,7 @@ impl IpSource for LocalInterfaceSource {
         socket.connect(target).await.map_err(transport)?;
         let ip = socket.local_addr().map_err(transport)?.ip();
         if ip.is_unspecified() {
-            return Err(SourceError::Dns("no route to the target".into()));
+            return Err(SourceError::Dns(DnsProblem::NoRoute));
         }
         Ok(ip)
     }

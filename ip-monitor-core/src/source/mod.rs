@@ -17,6 +17,7 @@ mod dns;
 #[cfg(feature = "http")]
 mod http;
 mod local;
+pub mod set;
 
 #[cfg(feature = "dns")]
 pub use dns::{DnsIpSource, DnsQuery};
@@ -25,6 +26,7 @@ pub(crate) use http::client_builder;
 #[cfg(feature = "http")]
 pub use http::{AnswerFormat, HttpIpSource, HttpIpSourceBuilder};
 pub use local::LocalInterfaceSource;
+pub use set::{CheckError, CheckOutcome, SourceReport, SourceSet, Strategy};
 
 /// The most bytes of an answer that are read; a longer answer is an error.
 pub const MAX_ANSWER_BYTES: usize = 256;
@@ -76,8 +78,10 @@ pub trait IpSource: Send + Sync + Debug {
     async fn fetch(&self, family: Family) -> Result<IpAddr, SourceError>;
 }
 
+// Every method forwarded, the provided ones too (a missing one is a clippy error).
 macro_rules! forward_ip_source {
     ($ty:ty) => {
+        #[deny(clippy::missing_trait_methods)]
         #[async_trait]
         impl<T: IpSource + ?Sized> IpSource for $ty {
             fn name(&self) -> &str {
@@ -149,7 +153,38 @@ pub enum SourceError {
     },
     /// The DNS server answered with an error code or without a usable record.
     #[error("DNS: {0}")]
-    Dns(String),
+    Dns(#[source] DnsProblem),
+}
+
+/// What went wrong in a DNS exchange, as a value: [`SourceError::is_transient`] reads it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DnsProblem {
+    /// The question could not be encoded (a configuration problem: not transient).
+    #[error("the question could not be encoded: {0}")]
+    Encode(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The answer had another opcode than the question.
+    #[error("unexpected opcode in answer")]
+    Opcode,
+    /// The answer was truncated (no TCP retry: the records asked for are tiny).
+    #[error("answer truncated")]
+    Truncated,
+    /// The server answered with this response code (SERVFAIL, REFUSED, NXDOMAIN, ...).
+    #[error("server answered {0}")]
+    ResponseCode(String),
+    /// The answer held no record of the type asked for.
+    #[error("no usable record in the answer")]
+    NoRecord,
+    /// The kernel has no route to the target (the local interface source).
+    #[error("no route to the target")]
+    NoRoute,
+}
+
+impl DnsProblem {
+    /// Whether asking again may help: everything but a question that cannot be encoded.
+    pub fn is_transient(&self) -> bool {
+        !matches!(self, DnsProblem::Encode(_))
+    }
 }
 
 impl SourceError {
@@ -174,7 +209,8 @@ impl SourceError {
     /// ```
     pub fn is_transient(&self) -> bool {
         match self {
-            SourceError::Timeout(_) | SourceError::Transport(_) | SourceError::Dns(_) => true,
+            SourceError::Timeout(_) | SourceError::Transport(_) => true,
+            SourceError::Dns(problem) => problem.is_transient(),
             SourceError::Status { status } => *status >= 500 || *status == 429,
             _ => false,
         }

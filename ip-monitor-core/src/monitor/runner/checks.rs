@@ -86,7 +86,7 @@ impl Runner {
         reports
     }
 
-    fn record_sources(&mut self, family: Family, outcome: &crate::check::CheckOutcome) {
+    fn record_sources(&mut self, family: Family, outcome: &crate::source::set::CheckOutcome) {
         self.shared.metrics.sources(&outcome.reports);
         let at = self.shared.clock.now();
         self.status.sources.retain(|s| s.family != family);

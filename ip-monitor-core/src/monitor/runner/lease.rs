@@ -72,7 +72,8 @@ impl Keeper {
                 let message = format!("renewing the lease: {e}");
                 tracing::warn!("{message}");
                 let _ = self.events.send(Event::StoreError {
-                    error: message.clone(),
+                    step: "renewing the lease",
+                    error: Arc::new(e),
                 });
                 *self.error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
                 if self.gate.expired() {
@@ -265,7 +266,7 @@ impl Runner {
             task.abort();
         }
         if let Err(e) = self.lease.keeper.release().await {
-            self.store_error("releasing the lease", &e);
+            self.store_error("releasing the lease", e);
         }
         self.lease.held = None;
     }

@@ -19,6 +19,7 @@ use crate::store::{DesiredState, InstanceStatus, RunState, StoreError};
 
 mod checks;
 mod lease;
+mod oneshot;
 mod outbox;
 
 use lease::LeaseState;
@@ -206,17 +207,20 @@ impl Runner {
         self.status_tx.send_replace(self.status.clone());
     }
 
-    fn store_error(&mut self, what: &str, error: &StoreError) {
-        let message = format!("{what}: {error}");
+    fn store_error(&mut self, step: &'static str, error: StoreError) {
+        let message = format!("{step}: {error}");
         tracing::warn!("{message}");
-        self.status.last_error = Some(message.clone());
-        self.emit(Event::StoreError { error: message });
+        self.status.last_error = Some(message);
+        self.emit(Event::StoreError {
+            step,
+            error: Arc::new(error),
+        });
     }
 
     async fn read_control(&mut self) {
         match self.shared.store.desired_state().await {
             Ok(desired) => self.follow_desired(desired),
-            Err(e) => self.store_error("reading the desired state", &e),
+            Err(e) => self.store_error("reading the desired state", e),
         }
     }
 
@@ -256,7 +260,7 @@ impl Runner {
                 self.next_control = now + self.shared.config.control_poll;
                 self.follow_desired(desired);
             }
-            Err(e) => self.store_error("writing the status row", &e),
+            Err(e) => self.store_error("writing the status row", e),
         }
     }
 
@@ -277,7 +281,7 @@ impl Runner {
         self.status.heartbeat_at = self.shared.clock.now();
         self.publish();
         if let Err(e) = self.shared.store.put_instance(&self.status).await {
-            self.store_error("writing the status row", &e);
+            self.store_error("writing the status row", e);
         }
     }
 }

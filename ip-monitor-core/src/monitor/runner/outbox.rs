@@ -4,7 +4,6 @@
 //! sends go on. Also the drain loop of the one-shot commands.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -14,13 +13,11 @@ use tokio::time::Instant;
 
 use super::{NOTICE_CACHE, Runner, STORE_RETRY};
 use crate::address::Family;
-use crate::error::Result;
-use crate::monitor::{CheckReport, Event};
+use crate::monitor::Event;
 use crate::notice::Notice;
 use crate::notify::NotifyError;
 use crate::store::{
-    Change, ChangeKind, ChangeOutcome, Delivery, DeliveryResult, DeliveryUpdate, Recorded,
-    StoreError,
+    Change, ChangeKind, Delivery, DeliveryResult, DeliveryUpdate, Recorded, StoreError,
 };
 
 type Joined = std::result::Result<(Id, SendOutcome), JoinError>;
@@ -90,7 +87,7 @@ impl Outbox {
     }
 
     /// Nothing out, nothing queued, nothing to record, nothing due now.
-    fn idle(&self) -> bool {
+    pub(super) fn idle(&self) -> bool {
         self.tasks.is_empty()
             && self.queue.is_empty()
             && self.finished.is_empty()
@@ -294,7 +291,7 @@ impl Runner {
                 if matches!(e, StoreError::LeaseLost) {
                     self.lose_lease();
                 } else {
-                    self.store_error("recording delivery results", &e);
+                    self.store_error("recording delivery results", e);
                     self.outbox.next_pump = Some(Instant::now() + STORE_RETRY);
                 }
                 return;
@@ -369,7 +366,7 @@ impl Runner {
             }
             Ok(None) => {}
             Err(e) => {
-                self.store_error("reading the outbox", &e);
+                self.store_error("reading the outbox", e);
                 self.outbox.next_pump = Some(Instant::now() + STORE_RETRY);
             }
         }
@@ -409,7 +406,12 @@ impl Runner {
         let notifier = Arc::clone(&self.shared.notifier);
         let recipient = delivery.recipient.clone();
         let handle = self.outbox.tasks.spawn(async move {
-            SendOutcome(notifier.notify_via(&notice, &recipient, &permit).await)
+            SendOutcome(
+                notifier
+                    .send(&notice, &recipient, &permit)
+                    .await
+                    .map(|sent| sent.route),
+            )
         });
         self.outbox.sending.insert(
             handle.id(),
@@ -452,70 +454,7 @@ impl Runner {
             Err(e) if e.is_transient() => Some(e.to_string()),
             _ => None,
         };
-        let (update, event) = match outcome {
-            Ok(via) => {
-                match &via {
-                    Some(via) => tracing::info!(id = delivery.id, %email, %via, "notice delivered"),
-                    None => tracing::info!(id = delivery.id, %email, "notice delivered"),
-                }
-                (
-                    DeliveryUpdate::Sent,
-                    Event::DeliverySent {
-                        id: delivery.id,
-                        email,
-                        via,
-                    },
-                )
-            }
-            Err(e) if e.is_withheld() => {
-                // Nothing left: back to the queue, due now (kept superseded if it is).
-                tracing::info!(id = delivery.id, %email, "not handed over: {e}");
-                let error = e.to_string();
-                (
-                    DeliveryUpdate::Retry {
-                        at: now,
-                        error: error.clone(),
-                    },
-                    Event::DeliveryRetry {
-                        id: delivery.id,
-                        email,
-                        at: now,
-                        error,
-                    },
-                )
-            }
-            Err(e) => {
-                let update = self
-                    .shared
-                    .config
-                    .delivery
-                    .after_failure(&delivery, now, &e);
-                let event = match &update {
-                    DeliveryUpdate::Retry { at, error } => {
-                        tracing::warn!(id = delivery.id, %email, %error, "delivery failed; will retry");
-                        Event::DeliveryRetry {
-                            id: delivery.id,
-                            email,
-                            at: *at,
-                            error: error.clone(),
-                        }
-                    }
-                    other => {
-                        let error = match other {
-                            DeliveryUpdate::Failed { error } => error.clone(),
-                            _ => e.to_string(),
-                        };
-                        tracing::error!(id = delivery.id, %email, %error, "delivery failed for good");
-                        Event::DeliveryFailed {
-                            id: delivery.id,
-                            email,
-                            error,
-                        }
-                    }
-                };
-                (update, event)
-            }
-        };
+        let (update, event) = settle(&delivery, email, now, outcome, &self.shared.config.delivery);
         self.outbox.finished.push(Finished {
             result: DeliveryResult {
                 id: delivery.id,
@@ -564,117 +503,75 @@ impl Runner {
             }
         }
     }
+}
 
-    // ---- one-shot work ----------------------------------------------------------------------
-
-    /// One full check in this process: record a change if there is one, send what is due,
-    /// and return once nothing more is due now (deliveries waiting for a retry stay in the
-    /// outbox for the running monitor). The check is written to this instance's status row.
-    pub(in crate::monitor) async fn check_once(mut self) -> Result<Vec<CheckReport>> {
-        self.lease_for_once().await?;
-        let reports = self.full_check().await;
-        self.drain_due().await;
-        self.write_final_status().await;
-        Ok(reports)
-    }
-
-    /// Requeue the failed deliveries of the latest change of each family, fenced by the
-    /// lease, and send them; return how many were requeued once nothing more is due now.
-    pub(in crate::monitor) async fn retry_failed(mut self) -> Result<u64> {
-        self.lease_for_once().await?;
-        let lease = self.lease.held().cloned();
-        let requeued = match lease {
-            Some(lease) => {
-                let now = self.shared.clock.now();
-                match self.shared.store.retry_failed(&lease, now).await {
-                    Ok(n) => n,
-                    Err(e) => {
-                        self.release().await;
-                        return Err(e.into());
+/// The update to record for a send's `outcome`, and the event to emit once it is: sent;
+/// withheld (back to the queue, due now); or a failure, retried or given up on by `policy`.
+fn settle(
+    delivery: &Delivery,
+    email: String,
+    now: std::time::SystemTime,
+    outcome: std::result::Result<Option<String>, NotifyError>,
+    policy: &crate::monitor::DeliveryPolicy,
+) -> (DeliveryUpdate, Event) {
+    match outcome {
+        Ok(via) => {
+            match &via {
+                Some(via) => tracing::info!(id = delivery.id, %email, %via, "notice delivered"),
+                None => tracing::info!(id = delivery.id, %email, "notice delivered"),
+            }
+            (
+                DeliveryUpdate::Sent,
+                Event::DeliverySent {
+                    id: delivery.id,
+                    email,
+                    via,
+                },
+            )
+        }
+        Err(e) if e.is_withheld() => {
+            // Nothing left: back to the queue, due now (kept superseded if it is).
+            tracing::info!(id = delivery.id, %email, "not handed over: {e}");
+            let error = e.to_string();
+            (
+                DeliveryUpdate::Retry {
+                    at: now,
+                    error: error.clone(),
+                },
+                Event::DeliveryRetry {
+                    id: delivery.id,
+                    email,
+                    at: now,
+                    error,
+                },
+            )
+        }
+        Err(e) => {
+            let update = policy.after_failure(delivery, now, &e);
+            let event = match &update {
+                DeliveryUpdate::Retry { at, error } => {
+                    tracing::warn!(id = delivery.id, %email, %error, "delivery failed; will retry");
+                    Event::DeliveryRetry {
+                        id: delivery.id,
+                        email,
+                        at: *at,
+                        error: error.clone(),
                     }
                 }
-            }
-            None => 0,
-        };
-        tracing::info!(requeued, "failed deliveries requeued");
-        self.drain_due().await;
-        Ok(requeued)
-    }
-
-    /// Send what is due now under the one-shot lease, until nothing more is (deliveries
-    /// waiting for a retry stay in the outbox for the running monitor); then release it.
-    async fn drain_due(&mut self) {
-        self.outbox.pump_now();
-        while self.lease.held().is_some() {
-            if self.outbox.pump_due() {
-                self.pump().await;
-            }
-            if self.outbox.idle() {
-                break;
-            }
-            self.wait_round().await;
-        }
-        self.finish_inflight().await;
-        self.release().await;
-    }
-
-    /// Record a test notice for `address` and deliver it to every active recipient through
-    /// the outbox, retries included; return when each delivery is sent or failed.
-    pub(in crate::monitor) async fn send_test(
-        mut self,
-        address: IpAddr,
-    ) -> Result<(Change, ChangeOutcome)> {
-        // The recipients are read while the lease is taken: neither waits for the other.
-        let shared = Arc::clone(&self.shared);
-        let (leased, recipients) = tokio::join!(self.lease_for_once(), shared.recipients.active());
-        leased?;
-        let recipients = self.note_recipients(recipients?);
-        let change = self.record_test(address, &recipients).await?;
-        let store = Arc::clone(&self.shared.store);
-        let id = change.id;
-        let mut done = None;
-        while self.lease.held().is_some() {
-            if self.outbox.pump_due() {
-                self.pump().await;
-            }
-            // With nothing in flight, read the outbox: done when no delivery of the test is
-            // left, and what was read is the answer (nothing of ours is out to change it).
-            if self.outbox.idle() {
-                let outcome = store.outcome(id).await?;
-                if outcome.is_settled() {
-                    done = Some(outcome);
-                    break;
+                other => {
+                    let error = match other {
+                        DeliveryUpdate::Failed { error } => error.clone(),
+                        _ => e.to_string(),
+                    };
+                    tracing::error!(id = delivery.id, %email, %error, "delivery failed for good");
+                    Event::DeliveryFailed {
+                        id: delivery.id,
+                        email,
+                        error,
+                    }
                 }
-            }
-            self.wait_round().await;
-        }
-        self.finish_inflight().await;
-        self.release().await;
-        let outcome = match done {
-            Some(outcome) => outcome,
-            None => store.outcome(id).await?,
-        };
-        Ok((change, outcome))
-    }
-
-    /// Wait for the next thing to happen (a send finishing, a store write ending, a retry
-    /// falling due, the heartbeat) and handle it; the lease is followed on the heartbeat.
-    async fn wait_round(&mut self) {
-        let wake = self
-            .next_heartbeat
-            .min(self.outbox.next_pump.unwrap_or(self.next_heartbeat));
-        tokio::select! {
-            Some(joined) = self.outbox.tasks.join_next_with_id(), if !self.outbox.tasks.is_empty() => {
-                self.finish_sends(joined).await;
-            }
-            written = written(&mut self.outbox.write), if self.outbox.writing() => {
-                self.write_done(written).await;
-            }
-            _ = tokio::time::sleep_until(wake) => {}
-        }
-        if Instant::now() >= self.next_heartbeat {
-            self.next_heartbeat = Instant::now() + self.shared.config.heartbeat;
-            self.follow_lease();
+            };
+            (update, event)
         }
     }
 }

@@ -1,0 +1,44 @@
+//! `preview --out DIR [--ip ADDR]`: the message, the QR code, each channel's payload and each DNS record's plan, written to files.
+
+use std::net::IpAddr;
+use std::path::Path;
+use std::time::SystemTime;
+
+use ip_monitor_core::{Notice, Recipient};
+use ip_monitor_standalone::config::Settings;
+use serde_json::Value;
+
+use super::{Failure, Outcome, address};
+
+pub(crate) async fn preview(s: &Settings, out: &Path, ip: Option<IpAddr>) -> Outcome {
+    let address = address(s, ip).await?;
+    let url = s.url_template.render(address);
+    let notice = Notice::new(0, address, url, SystemTime::now(), false)?;
+    let sample = Recipient::new("staff@example.com", Some("Staff Member")).expect("valid sample");
+    let files = ip_monitor_lettre::preview(&notice, &sample, &s.template, out).await?;
+    println!(
+        "{}\n{}\n{}",
+        files.eml.display(),
+        files.html.display(),
+        files.png.display()
+    );
+    // Each channel's requests, as they would be posted now.
+    for (name, chat) in &s.channels {
+        for (i, request) in chat.requests(&notice, SystemTime::now()).iter().enumerate() {
+            let path = out.join(format!("channel-{name}-{}.json", i + 1));
+            let body: Value = serde_json::from_slice(&request.body)?;
+            std::fs::write(&path, serde_json::to_string_pretty(&body)?)
+                .map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))?;
+            println!("{}", path.display());
+        }
+    }
+    // Each DNS record: what its update would do (nothing is sent).
+    for d in &s.dns {
+        let path = out.join(format!("dns-{}.txt", d.name));
+        let plan = d.plan.replace("{address}", &address.to_string());
+        std::fs::write(&path, format!("{plan}\n"))
+            .map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))?;
+        println!("{}", path.display());
+    }
+    Ok(())
+}

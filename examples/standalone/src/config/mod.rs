@@ -1,0 +1,316 @@
+//! The TOML configuration of the `ip-monitor` binary, one module per section: each holds
+//! its serde shape beside its validation, and names the keys it is about. Errors name the
+//! file, the key and what was expected.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use ip_monitor_core::{MonitorConfig, SourceSet, UrlTemplate};
+use ip_monitor_lettre::MessageTemplate;
+use serde::Deserialize;
+
+mod channels;
+mod dns;
+mod email;
+mod log;
+mod recipients;
+mod server;
+mod smtp;
+mod sources;
+
+pub use dns::DnsSetting;
+pub use log::LogSettings;
+pub use recipients::RecipientsSetting;
+pub use server::{DEFAULT_LISTEN, ServerSettings};
+pub use smtp::NotifierSetting;
+
+use channels::ChannelConfig;
+use dns::DnsConfig;
+use email::EmailConfig;
+use log::LogConfig;
+use recipients::{RecipientsConfig, StoreConfig};
+use server::ServerConfig;
+use smtp::SmtpConfig;
+use sources::SourcesConfig;
+
+/// The default configuration file.
+pub const DEFAULT_PATH: &str = "ip-monitor.toml";
+
+/// A configuration problem: where, which key, what was expected.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// The file (or "built-in defaults").
+    pub file: String,
+    /// The key, when one is at fault.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.key {
+            Some(key) => write!(f, "{}: `{key}`: {}", self.file, self.message),
+            None => write!(f, "{}: {}", self.file, self.message),
+        }
+    }
+}
+
+/// A problem with one key, before the file's name is known to it.
+#[derive(Debug)]
+pub(crate) struct KeyError {
+    key: String,
+    message: String,
+}
+
+impl KeyError {
+    pub(crate) fn new(key: impl Into<String>, message: impl Into<String>) -> Self {
+        KeyError {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The file's sections and the binary's own top-level keys; every other top-level key (and
+/// `[delivery]`) is the core's [`MonitorConfig`], deserialized with its defaults.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct FileConfig {
+    outbox: Option<PathBuf>,
+    sources: Option<SourcesConfig>,
+    store: Option<StoreConfig>,
+    recipients: Option<RecipientsConfig>,
+    smtp: Option<SmtpConfig>,
+    email: Option<EmailConfig>,
+    log: Option<LogConfig>,
+    server: Option<ServerConfig>,
+    channels: Vec<ChannelConfig>,
+    dns: Vec<DnsConfig>,
+}
+
+/// Everything the commands need, validated.
+#[derive(Debug)]
+pub struct Settings {
+    /// Where the settings came from.
+    pub origin: String,
+    /// Whether a file was read.
+    pub from_file: bool,
+    /// The monitor's behaviour.
+    pub monitor: MonitorConfig,
+    /// `service_url`, validated.
+    pub url_template: UrlTemplate,
+    /// The IP sources.
+    pub sources: SourceSet,
+    /// The store's URL.
+    pub store_url: String,
+    /// The recipients.
+    pub recipients: RecipientsSetting,
+    /// The notifier.
+    pub notifier: NotifierSetting,
+    /// The message (From:, words).
+    pub template: MessageTemplate,
+    /// The log file (`[log]`), if any.
+    pub log: Option<LogSettings>,
+    /// The HTTP surface (`[server]`), if any.
+    pub server: Option<ServerSettings>,
+    /// The chat channels (`[[channels]]`), each told once per change.
+    pub channels: Vec<(String, ip_monitor_core::chat::ChatNotifier)>,
+    /// The DNS records kept on the address (`[[dns]]`), each updated once per change.
+    pub dns: Vec<DnsSetting>,
+}
+
+/// The top-level keys of the file that are not the monitor's.
+const FILE_KEYS: &[&str] = &[
+    "outbox",
+    "sources",
+    "store",
+    "recipients",
+    "smtp",
+    "email",
+    "log",
+    "server",
+    "channels",
+    "dns",
+];
+
+impl Settings {
+    /// Load `path`, or `./ip-monitor.toml` when it exists, or the built-in defaults.
+    pub fn load(path: Option<&Path>) -> Result<Settings, ConfigError> {
+        let (origin, text) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError {
+                    file: p.display().to_string(),
+                    key: None,
+                    message: format!("cannot read the file: {e}"),
+                })?;
+                (p.display().to_string(), Some(text))
+            }
+            None => match std::fs::read_to_string(DEFAULT_PATH) {
+                Ok(text) => (DEFAULT_PATH.to_owned(), Some(text)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    ("built-in defaults".to_owned(), None)
+                }
+                Err(e) => {
+                    return Err(ConfigError {
+                        file: DEFAULT_PATH.to_owned(),
+                        key: None,
+                        message: format!("cannot read the file: {e}"),
+                    });
+                }
+            },
+        };
+        match text {
+            Some(t) => Settings::parse(&origin, &t),
+            None => Settings::from_file(
+                origin,
+                false,
+                FileConfig::default(),
+                MonitorConfig::default(),
+            ),
+        }
+    }
+
+    /// Parse and validate configuration `text`; errors name `origin`.
+    pub fn parse(origin: &str, text: &str) -> Result<Settings, ConfigError> {
+        let (file, monitor) = split(origin, text)?;
+        Settings::from_file(origin.to_owned(), true, file, monitor)
+    }
+
+    fn from_file(
+        origin: String,
+        from_file: bool,
+        f: FileConfig,
+        monitor: MonitorConfig,
+    ) -> Result<Settings, ConfigError> {
+        let in_file = |e: KeyError| ConfigError {
+            file: origin.clone(),
+            key: Some(e.key),
+            message: e.message,
+        };
+        let sources = f.sources.unwrap_or_default().build().map_err(in_file)?;
+        let store_url = f
+            .store
+            .and_then(|s| s.url)
+            .unwrap_or_else(|| "sqlite://ip-monitor.db".to_owned());
+        let recipients = RecipientsSetting::build(f.recipients, from_file);
+        let template = f
+            .email
+            .unwrap_or_default()
+            .template(f.smtp.as_ref())
+            .map_err(in_file)?;
+        let pool = monitor.delivery.parallelism as u32;
+        let notifier =
+            NotifierSetting::build(f.smtp, f.outbox, &template, pool).map_err(in_file)?;
+        let url_template = UrlTemplate::parse(&monitor.service_url)
+            .map_err(|e| in_file(KeyError::new("service_url", e.to_string())))?;
+        let log = f.log.map(LogConfig::build).transpose().map_err(in_file)?;
+        let server = f
+            .server
+            .map(ServerConfig::build)
+            .transpose()
+            .map_err(in_file)?;
+        let (channels, dns) = lists(f.channels, f.dns, &template).map_err(in_file)?;
+        Ok(Settings {
+            channels,
+            dns,
+            origin,
+            from_file,
+            monitor,
+            url_template,
+            sources,
+            store_url,
+            recipients,
+            notifier,
+            template,
+            log,
+            server,
+        })
+    }
+
+    /// A configuration error about `key` in this file.
+    pub fn error(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.origin.clone(),
+            key: Some(key.to_owned()),
+            message: message.into(),
+        }
+    }
+}
+
+/// The channels and the DNS records, each name once.
+#[allow(clippy::type_complexity)]
+fn lists(
+    channels: Vec<ChannelConfig>,
+    records: Vec<DnsConfig>,
+    template: &MessageTemplate,
+) -> Result<
+    (
+        Vec<(String, ip_monitor_core::chat::ChatNotifier)>,
+        Vec<DnsSetting>,
+    ),
+    KeyError,
+> {
+    let mut chats = Vec::with_capacity(channels.len());
+    for (i, c) in channels.into_iter().enumerate() {
+        let taken: Vec<String> = chats.iter().map(|(n, _): &(String, _)| n.clone()).collect();
+        chats.push(c.build(i, template, &taken)?);
+    }
+    let mut dns: Vec<DnsSetting> = Vec::with_capacity(records.len());
+    for (i, d) in records.into_iter().enumerate() {
+        let taken: Vec<String> = dns.iter().map(|d| d.name.clone()).collect();
+        dns.push(d.build(i, &taken)?);
+    }
+    Ok((chats, dns))
+}
+
+/// Parse `text` once and split it in two tables that keep their places in the text: the
+/// binary's own sections, and the monitor's keys (the core's [`MonitorConfig`], defaults
+/// included, unknown keys refused).
+fn split(origin: &str, text: &str) -> Result<(FileConfig, MonitorConfig), ConfigError> {
+    use serde::Deserialize;
+    use toml::de::{DeTable, Deserializer};
+    let root = DeTable::parse(text).map_err(|e| toml_error(origin, &e))?;
+    let span = root.span();
+    let (mut sections, mut monitor) = (DeTable::default(), DeTable::default());
+    for (key, value) in root.into_inner() {
+        if FILE_KEYS.contains(&key.get_ref().as_ref()) {
+            sections.insert(key, value);
+        } else {
+            monitor.insert(key, value);
+        }
+    }
+    let error = |mut e: toml::de::Error| {
+        e.set_input(Some(text));
+        toml_error(origin, &e)
+    };
+    let file = FileConfig::deserialize(Deserializer::from(toml::Spanned::new(
+        span.clone(),
+        sections,
+    )))
+    .map_err(error)?;
+    let monitor = MonitorConfig::deserialize(Deserializer::from(toml::Spanned::new(span, monitor)))
+        .map_err(error)?;
+    Ok((file, monitor))
+}
+
+/// A TOML error: toml's own report shows the line, the key and the offending value.
+fn toml_error(file: &str, e: &toml::de::Error) -> ConfigError {
+    ConfigError {
+        file: file.to_owned(),
+        key: key_of(e),
+        message: e.to_string().trim_end().to_owned(),
+    }
+}
+
+/// The key path of a TOML error, from its message where toml names it.
+fn key_of(e: &toml::de::Error) -> Option<String> {
+    let m = e.message();
+    m.split('`')
+        .nth(1)
+        .filter(|_| m.starts_with("unknown field"))
+        .map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests;

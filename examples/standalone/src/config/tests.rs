@@ -1,0 +1,183 @@
+//! The configuration's tests: keys, defaults, errors naming their key.
+
+use std::time::Duration;
+
+use ip_monitor_core::{Family, Strategy};
+
+use super::*;
+
+fn load(text: &str) -> Result<Settings, ConfigError> {
+    Settings::parse("t.toml", text)
+}
+
+#[test]
+fn defaults_and_overrides() {
+    let s = load("").unwrap();
+    assert_eq!(s.monitor, MonitorConfig::default());
+    assert_eq!(s.store_url, "sqlite://ip-monitor.db");
+    assert_eq!(s.sources.sources().len(), 3);
+    let s = load(
+        r#"
+        interval = "30m"
+        probe_interval = "0s"
+        families = ["v4", "v6"]
+        [sources]
+        strategy = "fallback"
+        timeout = "2s"
+        [[sources.list]]
+        kind = "dns"
+        provider = "google"
+        server = "127.0.0.1:5353"
+        [delivery]
+        parallelism = 4
+        "#,
+    )
+    .unwrap();
+    assert_eq!(s.monitor.interval, Duration::from_secs(1800));
+    assert_eq!(s.monitor.probe_interval, Duration::ZERO);
+    assert_eq!(s.monitor.families, [Family::V4, Family::V6]);
+    assert_eq!(s.monitor.delivery.parallelism, 4);
+    assert_eq!(s.sources.current_strategy(), Strategy::Fallback);
+}
+
+#[test]
+fn an_https_source_can_trust_a_private_ca() {
+    let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/../../testkit/fixtures/ca.pem");
+    let s = load(&format!(
+        "[[sources.list]]\nkind = \"http\"\nurl = \"https://127.0.0.1:8443/\"\nca_file = \"{ca}\""
+    ))
+    .unwrap();
+    assert_eq!(s.sources.sources().len(), 1);
+}
+
+#[test]
+fn errors_name_the_key() {
+    let cases = [
+        ("interval = \"soon\"", "interval"),
+        ("bogus = 1", "bogus"),
+        ("families = [\"v5\"]", "families"),
+        ("[sources]\nstrategy = \"vote\"", "sources.strategy"),
+        ("[[sources.list]]\nkind = \"ftp\"", "sources.list[0].kind"),
+        ("[[sources.list]]\nkind = \"http\"", "sources.list[0].url"),
+        (
+            "[[sources.list]]\nkind = \"http\"\nurl = \"https://example.com/\"\nca_file = \"/nonexistent/ca.pem\"",
+            "sources.list[0].ca_file",
+        ),
+        (
+            "[[sources.list]]\nkind = \"dns\"\nprovider = \"google\"\nserver = \"nope\"",
+            "sources.list[0].server",
+        ),
+        (
+            "[[sources.list]]\nkind = \"http\"\nurl = \"https://example.com/\"\nserver = \"127.0.0.1:53\"",
+            "sources.list[0].server",
+        ),
+        (
+            "[[sources.list]]\nkind = \"dns\"\nprovider = \"google\"\nurl = \"https://example.com/\"",
+            "sources.list[0].url",
+        ),
+        (
+            "[[sources.list]]\nkind = \"local\"\nallow_non_global = true",
+            "sources.list[0].allow_non_global",
+        ),
+        ("[smtp]\nport = 25", "smtp.host"),
+        (
+            "[smtp]\nhost = \"mail.example.com\"\ntls = \"ssl\"",
+            "smtp.tls",
+        ),
+        (
+            "[smtp]\nhost = \"mail.example.com\"\ntls = \"none\"\nusername = \"u\"\npassword_env = \"PATH\"",
+            "smtp.tls",
+        ),
+        (
+            "[smtp]\nhost = \"h\"\nusername = \"u\"\npassword_env = \"IP_MONITOR_SURELY_UNSET\"",
+            "smtp.password_env",
+        ),
+        ("[email]\nfrom = \"not a mailbox\"", "email.from"),
+        ("service_url = \"ftp://{ip}/\"", "service_url"),
+    ];
+    for (text, key) in cases {
+        let e = load(text).expect_err(text);
+        let shown = e.to_string();
+        assert!(
+            shown.contains(key) || e.key.as_deref() == Some(key),
+            "{text:?}: {shown}"
+        );
+        assert!(shown.starts_with("t.toml"), "{shown}");
+    }
+}
+
+mod example_file {
+    const EXAMPLE: &str = include_str!("../../ip-monitor.example.toml");
+
+    #[test]
+    fn the_example_file_documents_keys_that_load() {
+        let (f, monitor) = super::split("example", EXAMPLE).expect("every key known");
+        assert!(f.email.is_some() && f.recipients.is_some());
+        assert_eq!(
+            monitor,
+            super::MonitorConfig::default(),
+            "the defaults, as it says"
+        );
+        // The [smtp] keys, once their "# " is removed as the file says.
+        let mut in_smtp = false;
+        let enabled: Vec<String> = EXAMPLE
+            .lines()
+            .map(|line| {
+                if line.starts_with('[') {
+                    in_smtp = false;
+                }
+                if line == "# [smtp]" {
+                    in_smtp = true;
+                }
+                let key = line.strip_prefix("# ").filter(|rest| {
+                    in_smtp
+                        && (rest.starts_with('[')
+                            || rest.split_once(" = ").is_some_and(|(k, _)| {
+                                k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                            }))
+                });
+                key.unwrap_or(line).to_owned()
+            })
+            .collect();
+        let (f, _) = super::split("example", &enabled.join("\n")).expect("the [smtp] keys parse");
+        let smtp = f.smtp.expect("an [smtp] section once enabled");
+        assert!(smtp.host.is_some() && smtp.password_env.is_some() && smtp.ca_file.is_some());
+    }
+
+    #[test]
+    fn the_example_file_works_as_it_is() {
+        let s = super::Settings::parse("ip-monitor.toml", EXAMPLE).expect("valid as shipped");
+        assert!(
+            matches!(s.notifier, super::NotifierSetting::Files(_)),
+            "no relay until [smtp] is set"
+        );
+        assert!(
+            matches!(&s.recipients, super::RecipientsSetting::Static(list) if list.is_empty()),
+            "nobody until [recipients] is set (no query over a table that is not there)"
+        );
+    }
+}
+
+mod email_words {
+    use super::Settings;
+
+    #[test]
+    fn the_locale_gives_the_words_and_each_key_overrides_one() {
+        let s = Settings::parse(
+            "t.toml",
+            "[email]\nlocale = \"zh-CN\"\nbutton = \"进入系统\"\n",
+        )
+        .unwrap();
+        let text = &s.template.text;
+        assert_eq!(text.lang, "zh-CN");
+        assert_eq!(text.button, "进入系统");
+        assert_eq!(text.subject, "服务器地址已变更");
+        let err = Settings::parse("t.toml", "[email]\nlocale = \"klingon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("email.locale") && err.contains("klingon"),
+            "{err}"
+        );
+    }
+}
