@@ -29,6 +29,33 @@ pub(crate) fn request_failed(e: reqwest::Error) -> NotifyError {
     }
 }
 
+/// The most of a reply that is read: a service's answer is a few hundred bytes, and a
+/// reply without end must not hold the delivery (or the memory) for its whole timeout.
+pub(crate) const MAX_REPLY_BYTES: usize = 64 * 1024;
+
+/// Send `request` and read its reply: the status and at most [`MAX_REPLY_BYTES`] of the
+/// body, as text (lossily). A request that got no answer is [`request_failed`]; a body cut
+/// short by the connection is transient.
+pub(crate) async fn exchange(
+    request: reqwest::RequestBuilder,
+) -> Result<(reqwest::StatusCode, String), NotifyError> {
+    let mut response = request.send().await.map_err(request_failed)?;
+    let status = response.status();
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| NotifyError::transient(e.without_url()))?
+    {
+        let room = MAX_REPLY_BYTES - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() == MAX_REPLY_BYTES {
+            break;
+        }
+    }
+    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+}
+
 /// Percent-encoding of a query value (RFC 3986 unreserved characters kept).
 pub(crate) fn encode(v: &str) -> String {
     v.bytes()

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::error::InvalidSetting;
 use crate::notice::Notice;
-use crate::notify::api::{client, request_failed};
+use crate::notify::api::{client, exchange};
 use crate::notify::{Notifier, NotifyError, SendPermit, Sent};
 use crate::recipients::Recipient;
 
@@ -263,12 +263,7 @@ impl ChatNotifier {
         for (name, value) in &request.headers {
             builder = builder.header(*name, value);
         }
-        let response = builder.send().await.map_err(request_failed)?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| NotifyError::transient(e.without_url()))?;
+        let (status, text) = exchange(builder).await?;
         let shown: String = text.chars().take(200).collect();
         let name = self.kind.as_str();
         if status.as_u16() == 429 || status.is_server_error() {

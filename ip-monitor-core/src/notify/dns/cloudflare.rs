@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::address::Family;
 use crate::error::InvalidSetting;
 use crate::notice::Notice;
-use crate::notify::api::{client, encode, request_failed};
+use crate::notify::api::{client, encode, exchange};
 use crate::notify::{Notifier, NotifyError, SendPermit, Sent};
 use crate::recipients::Recipient;
 
@@ -124,12 +124,7 @@ impl CloudflareRecord {
                 .header("content-type", "application/json")
                 .body(body.to_string());
         }
-        let response = request.send().await.map_err(request_failed)?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| NotifyError::transient(e.without_url()))?;
+        let (status, text) = exchange(request).await?;
         let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         let errors: Vec<String> = v["errors"]
             .as_array()
