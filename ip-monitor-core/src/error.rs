@@ -70,7 +70,7 @@ impl From<InvalidSetting> for Error {
 /// assert_eq!(e.field(), "service_url");
 /// ```
 #[derive(Debug, thiserror::Error)]
-#[error("`{field}`: {reason}{}", .source.as_ref().map(|s| format!(": {s}")).unwrap_or_default())]
+#[error("`{field}`: {}", self.to_string_without_field())]
 pub struct InvalidSetting {
     field: &'static str,
     reason: String,

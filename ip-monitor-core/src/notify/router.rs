@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::{Notifier, NotifyError, SendPermit, Sent};
 use crate::notice::Notice;
-use crate::recipients::{Recipient, RecipientKind};
+use crate::recipients::{Recipient, RecipientKind, dns_record_name};
 
 /// Staff to the email notifier, each channel and DNS record to its own notifier, by the
 /// recipient's [`RecipientKind`] and name. A channel or record without a notifier fails
@@ -48,7 +48,7 @@ impl ChannelRouter {
     /// The DNS record `name` through `notifier` (the name as
     /// [`Recipient::dns_record`] keeps it: lower case, no trailing dot).
     pub fn dns_record(self, name: impl Into<String>, notifier: impl Notifier + 'static) -> Self {
-        let name = name.into().trim_end_matches('.').to_ascii_lowercase();
+        let name = dns_record_name(&name.into());
         self.named(RecipientKind::DnsRecord, name, notifier)
     }
 

@@ -13,6 +13,7 @@ mod recipient;
 
 pub use channels::WithChannels;
 pub use fixed::StaticRecipients;
+pub(crate) use recipient::dns_record_name;
 pub use recipient::{
     CHANNEL_NAME_RULE, InvalidRecipient, MAX_NAME_CHARS, Recipient, RecipientKind,
 };

@@ -137,8 +137,7 @@ impl Recipient {
     /// assert_eq!(www.channel_name(), Some("www.example.com"));
     /// ```
     pub fn dns_record(name: &str) -> Result<Self, InvalidRecipient> {
-        let name = name.trim_end_matches('.').to_ascii_lowercase();
-        Recipient::named(RecipientKind::DnsRecord, &name)
+        Recipient::named(RecipientKind::DnsRecord, &dns_record_name(name))
     }
 
     fn named(kind: RecipientKind, name: &str) -> Result<Self, InvalidRecipient> {
@@ -213,6 +212,11 @@ impl Recipient {
             kind => format!("{kind}:{}", self.email.to_ascii_lowercase()),
         }
     }
+}
+
+/// A DNS record's name as its recipient keeps it: no trailing dot, lower case.
+pub(crate) fn dns_record_name(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// What a channel's (or DNS record's) name may be.

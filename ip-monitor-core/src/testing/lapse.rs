@@ -34,7 +34,6 @@ async fn sends_out_across_a_lapse(
     lease: Lease,
     now: SystemTime,
 ) -> Lease {
-    let hour = HOUR;
     let c = store
         .record_change(
             &lease,
@@ -53,7 +52,7 @@ async fn sends_out_across_a_lapse(
     assert_eq!(old.len(), 3);
     let old_lease = lapse(store, a, lease).await;
     let lease = store
-        .acquire_lease(a, hour)
+        .acquire_lease(a, HOUR)
         .await
         .unwrap()
         .expect("the same holder acquires its lapsed lease again");
@@ -140,7 +139,6 @@ async fn late_results(
 
 /// `retry_failed` requeues the failures of the latest change, then [`batches`].
 async fn retries_and_batches(store: &dyn StateStore, a: &Holder, lease: Lease, now: SystemTime) {
-    let hour = HOUR;
     // retry_failed: the failed deliveries of the latest change go back to the queue.
     let c2 = store
         .record_change(
@@ -179,7 +177,7 @@ async fn retries_and_batches(store: &dyn StateStore, a: &Holder, lease: Lease, n
         "the failed deliveries of the latest change are requeued"
     );
     batches(store, a, lease, later, c2.id).await;
-    let lease = store.acquire_lease(a, hour).await.unwrap().unwrap();
+    let lease = store.acquire_lease(a, HOUR).await.unwrap().unwrap();
     store.release_lease(&lease).await.unwrap();
 }
 

@@ -55,8 +55,7 @@ impl Entry {
     }
 
     fn required(&self, v: Option<String>, name: &str) -> Result<String, KeyError> {
-        v.filter(|v| !v.is_empty())
-            .ok_or_else(|| KeyError::new(self.key(name), "required"))
+        required(v, self.key(name))
     }
 
     /// The secret in the environment variable `var`, which the key `name` names.
@@ -110,15 +109,13 @@ impl DnsConfig {
             })
             .collect::<Vec<_>>()
             .join(" and ");
-        let mut entry = Entry {
+        let entry = Entry {
             index: i,
-            zone: String::new(),
-            name: String::new(),
+            zone: required(self.zone.clone(), key("zone"))?,
+            name: required(self.name.clone(), key("name"))?,
             families,
             types,
         };
-        entry.zone = entry.required(self.zone.clone(), "zone")?;
-        entry.name = entry.required(self.name.clone(), "name")?;
         let record = match Recipient::dns_record(&entry.name) {
             Ok(r) => r.email().to_owned(),
             Err(e) => {
@@ -220,4 +217,10 @@ impl DnsConfig {
             .families(e.families.clone());
         Ok((Arc::new(record), plan))
     }
+}
+
+/// `v`, set and not empty, or the error that `key` is required.
+fn required(v: Option<String>, key: String) -> Result<String, KeyError> {
+    v.filter(|v| !v.is_empty())
+        .ok_or_else(|| KeyError::new(key, "required"))
 }

@@ -251,15 +251,20 @@ fn lists(
     ),
     KeyError,
 > {
-    let mut chats = Vec::with_capacity(channels.len());
+    let mut chats: Vec<(String, ip_monitor_core::chat::ChatNotifier)> =
+        Vec::with_capacity(channels.len());
+    let mut names = Vec::with_capacity(channels.len());
     for (i, c) in channels.into_iter().enumerate() {
-        let taken: Vec<String> = chats.iter().map(|(n, _): &(String, _)| n.clone()).collect();
-        chats.push(c.build(i, template, &taken)?);
+        let chat = c.build(i, template, &names)?;
+        names.push(chat.0.clone());
+        chats.push(chat);
     }
     let mut dns: Vec<DnsSetting> = Vec::with_capacity(records.len());
+    let mut names = Vec::with_capacity(records.len());
     for (i, d) in records.into_iter().enumerate() {
-        let taken: Vec<String> = dns.iter().map(|d| d.name.clone()).collect();
-        dns.push(d.build(i, &taken)?);
+        let record = d.build(i, &names)?;
+        names.push(record.name.clone());
+        dns.push(record);
     }
     Ok((chats, dns))
 }

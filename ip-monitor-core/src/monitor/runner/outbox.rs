@@ -449,12 +449,11 @@ impl Runner {
             return;
         };
         let now = self.shared.clock.now();
-        let email = delivery.recipient.email().to_owned();
         let transient = match &outcome {
             Err(e) if e.is_transient() => Some(e.to_string()),
             _ => None,
         };
-        let (update, event) = settle(&delivery, email, now, outcome, &self.shared.config.delivery);
+        let (update, event) = settle(&delivery, now, outcome, &self.shared.config.delivery);
         self.outbox.finished.push(Finished {
             result: DeliveryResult {
                 id: delivery.id,
@@ -509,11 +508,11 @@ impl Runner {
 /// withheld (back to the queue, due now); or a failure, retried or given up on by `policy`.
 fn settle(
     delivery: &Delivery,
-    email: String,
     now: std::time::SystemTime,
     outcome: std::result::Result<Option<String>, NotifyError>,
     policy: &crate::monitor::DeliveryPolicy,
 ) -> (DeliveryUpdate, Event) {
+    let email = delivery.recipient.email().to_owned();
     match outcome {
         Ok(via) => {
             match &via {
