@@ -8,6 +8,8 @@
 #   initdb, pg_ctl   the throwaway PostgreSQL server of the PostgreSQL tests
 #   chromium         renders the email and the status page in the browser tests
 #   named            BIND, the DNS server of the RFC 2136 update tests
+#   postfix          a private Postfix with anvil limits: the throttling relay of the
+#                    pacing tests (its own instance; the system's is not started)
 set -euo pipefail
 
 # "command-or-alternatives|debian-package|why"
@@ -19,6 +21,7 @@ wanted=(
     "initdb|postgresql|the throwaway PostgreSQL server of the PostgreSQL tests"
     "chromium chromium-browser google-chrome|chromium|the browser tests (skipped without it)|optional"
     "named|bind9|the DNS update tests against BIND (skipped without it)|optional"
+    "postfix|postfix|the throttling-relay tests (skipped without it)|optional"
 )
 
 found() {
@@ -28,6 +31,7 @@ found() {
         # Debian keeps PostgreSQL's server programs out of PATH, and named in /usr/sbin.
         [ "$c" = initdb ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
         [ "$c" = named ] && [ -x /usr/sbin/named ] && return 0
+        [ "$c" = postfix ] && [ -x /usr/sbin/postfix ] && return 0
     done
     return 1
 }
@@ -61,4 +65,6 @@ if ! command -v apt-get >/dev/null 2>&1 || [ "$sudo_" = none ]; then
 fi
 echo "setup: installing ${missing[*]}" >&2
 $sudo_ apt-get update -qq
+# Postfix's package asks how to configure the system's mail; the tests run their own.
+echo "postfix postfix/main_mailer_type select No configuration" | $sudo_ debconf-set-selections 2>/dev/null || true
 DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "${missing[@]}" >/dev/null

@@ -3,9 +3,11 @@
 mod error;
 mod file;
 mod message;
+mod pacing;
 mod preview;
 mod session;
 mod smtp;
+mod throttle;
 mod transport;
 
 pub use error::Error;

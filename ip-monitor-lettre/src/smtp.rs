@@ -14,6 +14,8 @@ use crate::transport::{Pool, SendError};
 
 use crate::error::Error;
 use crate::message::{MessageTemplate, SharedParts};
+use crate::pacing::{HORIZON, Limits, Outcome, Pacer};
+use crate::throttle::Throttle;
 
 /// A password that never shows in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,6 +62,15 @@ type SharedCache = Mutex<Option<(NoticeKey, Arc<SharedParts>)>>;
 /// sessions, with failures classified per recipient (a refusal of the recipient's mailbox is
 /// permanent; the relay's own refusals, 4xx, network trouble and timeouts are transient).
 ///
+/// It paces itself to the relay. A throttling answer (`421 4.7.0 too many connections`,
+/// `450 4.7.1 too much mail`, `452 4.5.3`, `4.x.5`, a provider's quota text) is about the
+/// route, not the recipient: the message waits inside the notifier and is tried again, with
+/// fewer sessions after a refused session and a lower rate after a refused message, both
+/// growing back while the relay accepts. A route held longer than a minute (a `5.4.5` daily
+/// quota holds it for [`quota_retry`](SmtpNotifierBuilder::quota_retry)) answers
+/// [`NotifyError::busy`]: the outbox defers the delivery without counting the attempt, and
+/// a [`FallbackNotifier`](ip_monitor_core::FallbackNotifier) hands it to the next relay.
+///
 /// ```
 /// use ip_monitor_lettre::{MessageTemplate, Password, SmtpNotifier, Tls};
 /// # fn main() -> Result<(), ip_monitor_lettre::Error> {
@@ -76,6 +87,8 @@ type SharedCache = Mutex<Option<(NoticeKey, Arc<SharedParts>)>>;
 pub struct SmtpNotifier {
     /// Clones share the pool.
     pool: Arc<Pool>,
+    /// And the pace.
+    pacer: Arc<Pacer>,
     /// The last notice's parts that every recipient gets the same, encoded once.
     shared: Arc<SharedCache>,
     template: MessageTemplate,
@@ -107,6 +120,8 @@ pub struct SmtpNotifierBuilder {
     credentials: Option<(String, Password)>,
     timeout: Duration,
     pool_size: u32,
+    max_per_minute: Option<u32>,
+    quota_retry: Duration,
     template: Option<MessageTemplate>,
     roots: Vec<Vec<u8>>,
 }
@@ -121,6 +136,8 @@ impl SmtpNotifier {
             credentials: None,
             timeout: Duration::from_secs(30),
             pool_size: 8,
+            max_per_minute: None,
+            quota_retry: Duration::from_secs(3600),
             template: None,
             roots: Vec::new(),
         }
@@ -198,9 +215,25 @@ impl SmtpNotifierBuilder {
         self
     }
 
-    /// Most connections kept open (default 8; match the delivery parallelism).
+    /// Most connections kept open (default 8; match the delivery parallelism). The
+    /// notifier opens fewer when the relay refuses sessions.
     pub fn pool_size(mut self, size: u32) -> Self {
         self.pool_size = size.max(1);
+        self
+    }
+
+    /// At most this many messages a minute, for a relay whose limit is known (default: no
+    /// fixed cap; the rate is learnt from the relay's throttling answers). 0 means no cap.
+    pub fn max_per_minute(mut self, messages: u32) -> Self {
+        self.max_per_minute = (messages > 0).then_some(messages);
+        self
+    }
+
+    /// How long a sending-quota answer (`550 5.4.5 Daily user sending limit exceeded`)
+    /// holds the relay's messages before one is tried again (default 1 h). The deliveries
+    /// are deferred, not failed, until the outbox's `give_up_after`.
+    pub fn quota_retry(mut self, wait: Duration) -> Self {
+        self.quota_retry = wait;
         self
     }
 
@@ -263,8 +296,14 @@ impl SmtpNotifierBuilder {
             self.pool_size,
             &self.roots,
         );
+        let pacer = Pacer::new(Limits {
+            sessions: self.pool_size as usize,
+            per_minute: self.max_per_minute,
+            quota_retry: self.quota_retry,
+        });
         Ok(SmtpNotifier {
             pool: Arc::new(pool),
+            pacer: Arc::new(pacer),
             shared: Arc::default(),
             template,
             host,
@@ -309,11 +348,46 @@ impl Notifier for SmtpNotifier {
         permit.check()?;
         let shared = self.shared_parts(notice)?;
         let message = self.template.build_with(notice, recipient, &shared)?;
-        self.pool
-            .send(message.envelope(), &message.formatted(), permit)
-            .await
-            .map_err(classify)?;
-        Ok(Sent::direct())
+        let formatted = message.formatted();
+        let throttled_since = tokio::time::Instant::now();
+        let mut last: Option<SendError> = None;
+        loop {
+            let ticket = match self.pacer.admit().await {
+                Ok(ticket) => ticket,
+                Err(held) => return Err(busy(held, last)),
+            };
+            permit.check()?;
+            let error = match self.pool.send(message.envelope(), &formatted, permit).await {
+                Ok(()) => {
+                    ticket.finish(Outcome::Accepted);
+                    return Ok(Sent::direct());
+                }
+                Err(e) => e,
+            };
+            let Some(throttle) = error.throttle() else {
+                ticket.finish(Outcome::Other);
+                return Err(classify(error));
+            };
+            ticket.finish(Outcome::Throttled(throttle));
+            if throttle == Throttle::Quota {
+                return Err(NotifyError::busy(self.pacer.limits().quota_retry, error));
+            }
+            if throttled_since.elapsed() > HORIZON {
+                return Err(busy(HORIZON, Some(error)));
+            }
+            last = Some(error);
+        }
+    }
+}
+
+/// The relay holds the route: defer for `held`, with what it last said.
+fn busy(held: Duration, last: Option<SendError>) -> NotifyError {
+    match last {
+        Some(e) => NotifyError::busy(held, e),
+        None => NotifyError::busy(
+            held,
+            format!("the relay is throttling this route for {held:?}"),
+        ),
     }
 }
 

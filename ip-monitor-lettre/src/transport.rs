@@ -18,6 +18,7 @@ use ip_monitor_core::SendPermit;
 
 use crate::error::Error;
 use crate::session::{Session, SmtpError, Step};
+use crate::throttle::{self, Throttle};
 
 /// How the connection to the SMTP server is secured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -96,6 +97,17 @@ impl SendError {
             self,
             SendError::Connect { .. } | SendError::Session(_) | SendError::Sender(_)
         )
+    }
+
+    /// The relay's throttling in this failure, if it is that (see [`throttle::classify`]).
+    pub(crate) fn throttle(&self) -> Option<Throttle> {
+        match self {
+            SendError::Session(SmtpError::Reply(r)) => throttle::classify(true, r),
+            SendError::Sender(SmtpError::Reply(r))
+            | SendError::Recipient(SmtpError::Reply(r))
+            | SendError::Message(SmtpError::Reply(r)) => throttle::classify(false, r),
+            _ => None,
+        }
     }
 
     /// Whether the connection failed (as opposed to the server answering): a pooled
@@ -214,7 +226,12 @@ impl Pool {
                 session = self.connect().await?;
                 result = transfer(&mut session, &mail, &rcpts, message, permit).await;
             }
-            // A refusal leaves the session usable after RSET.
+            // A throttled session is left: relays count a session's refusals (Postfix
+            // slows its answers after ten and drops it after twenty), and a new one starts
+            // afresh. Any other refusal leaves the session usable after RSET.
+            if result.as_ref().is_err_and(|e| e.throttle().is_some()) {
+                session.abandon();
+            }
             if result.is_err() && !session.is_broken() && session.rset().await.is_err() {
                 return result;
             }

@@ -711,3 +711,42 @@ async fn message_files_are_private_and_leave_no_temporary_files() {
         "messages are readable by the owner only"
     );
 }
+
+/// A sending quota (`550 5.4.5`) is the route's, not the recipient's: the send answers
+/// "busy" for `quota_retry`, and the next one is held without bothering the relay, until
+/// the quota resets; a full mailbox (`552 5.2.2 … quota exceeded`) stays the recipient's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sending_quota_holds_the_route_and_fails_nobody() {
+    for (kind, server) in both_kinds_of_relay() {
+        server.reply_to_rcpt(
+            "full@example.com",
+            552,
+            "5.2.2 Mailbox full: quota exceeded",
+        );
+        let send = sender(&server);
+        let full = send("full@example.com").await.unwrap_err();
+        assert!(
+            full.is_permanent(),
+            "{kind}: a full mailbox is the recipient's: {full}"
+        );
+        server.reply_to_mail(Some((550, "5.4.5 Daily user sending limit exceeded")));
+        let quota = send("ana@example.com").await.unwrap_err();
+        assert!(
+            quota.is_transient() && quota.is_route_failure() && !quota.is_permanent(),
+            "{kind}: {quota}"
+        );
+        assert_eq!(quota.busy_for(), Some(Duration::from_secs(3600)), "{kind}");
+        assert!(quota.to_string().contains("5.4.5"), "{kind}: {quota}");
+        // Held: answered at once, nothing asked of the relay.
+        server.reply_to_mail(None);
+        let started = std::time::Instant::now();
+        let held = send("ben@example.com").await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(1), "{kind}");
+        let left = held.busy_for().unwrap();
+        assert!(
+            left > Duration::from_secs(3500) && left <= Duration::from_secs(3600),
+            "{kind}: {left:?}"
+        );
+        assert!(server.messages().is_empty(), "{kind}");
+    }
+}

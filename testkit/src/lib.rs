@@ -338,6 +338,9 @@ pub mod pg;
 #[cfg(feature = "smtp")]
 pub mod smtp;
 
+/// A private Postfix on 127.0.0.1 with anvil's per-client limits: a relay that throttles.
+pub mod postfix;
+
 /// SQL on an application database, as the application itself would run it (tables such as
 /// `staff` that the monitor only reads).
 #[cfg(feature = "sql")]

@@ -15,3 +15,22 @@ pub fn exec(url: &str, sql: &str) {
             .expect("run the SQL"),
     }
 }
+
+#[derive(diesel::QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+/// The number `sql` selects as `n` (`SELECT COUNT(*) AS n FROM …`, a 64-bit integer) on the
+/// database at `url`. Panics on failure.
+pub fn count(url: &str, sql: &str) -> i64 {
+    use diesel::RunQueryDsl;
+    let query = diesel::sql_query(sql);
+    let rows: Vec<Count> = match url.strip_prefix("sqlite://") {
+        Some(path) => query.load(&mut diesel::SqliteConnection::establish(path).expect("open")),
+        None => query.load(&mut diesel::PgConnection::establish(url).expect("connect")),
+    }
+    .expect("run the query");
+    rows.first().map_or(0, |c| c.n)
+}

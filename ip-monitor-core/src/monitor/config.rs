@@ -263,8 +263,9 @@ impl DeliveryPolicy {
     }
 
     /// What to record after a failed attempt at `delivery` at `now`: permanent failures fail
-    /// at once; transient ones retry after the jittered backoff, but never later than
-    /// `give_up_after` past the change, and fail once that time is reached.
+    /// at once; transient ones retry after the jittered backoff, a busy route's
+    /// ([`NotifyError::busy`]) after the time it asked for without counting the attempt, but
+    /// never later than `give_up_after` past the change, and fail once that time is reached.
     pub fn after_failure(
         &self,
         delivery: &Delivery,
@@ -280,6 +281,11 @@ impl DeliveryPolicy {
             return DeliveryUpdate::Failed {
                 error: format!("gave up after {} attempts: {message}", delivery.attempts),
             };
+        }
+        if let Some(after) = error.busy_for() {
+            // The relay's limits, not the recipient's trouble: no attempt counted.
+            let at = now.checked_add(after).unwrap_or(deadline).min(deadline);
+            return DeliveryUpdate::Deferred { at, error: message };
         }
         let at = (now + self.jittered(delivery.attempts.max(1))).min(deadline);
         DeliveryUpdate::Retry { at, error: message }

@@ -19,6 +19,8 @@ pub enum FailureKind {
 pub struct NotifyError {
     kind: FailureKind,
     route: bool,
+    /// Set for a busy route: how long to wait, the attempt not counted.
+    busy: Option<std::time::Duration>,
     #[source]
     source: Box<dyn std::error::Error + Send + Sync>,
 }
@@ -29,6 +31,7 @@ impl NotifyError {
         NotifyError {
             kind: FailureKind::Transient,
             route: false,
+            busy: None,
             source: source.into(),
         }
     }
@@ -42,8 +45,39 @@ impl NotifyError {
         NotifyError {
             kind: FailureKind::Transient,
             route: true,
+            busy: None,
             source: source.into(),
         }
+    }
+
+    /// The route is busy: the relay throttled the sending (too many sessions, too many
+    /// messages for now, a sending quota), which says nothing about this recipient. The
+    /// delivery is deferred for `after` without counting the attempt against its backoff
+    /// (still within `give_up_after`), and, as a failure of the route, another route may
+    /// take the message at once ([`FallbackNotifier`](super::FallbackNotifier)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use ip_monitor_core::NotifyError;
+    /// let e = NotifyError::busy(Duration::from_secs(3600), "550 5.4.5 Daily sending quota exceeded");
+    /// assert!(e.is_transient() && e.is_route_failure());
+    /// assert_eq!(e.busy_for(), Some(Duration::from_secs(3600)));
+    /// ```
+    pub fn busy(
+        after: std::time::Duration,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        NotifyError {
+            kind: FailureKind::Transient,
+            route: true,
+            busy: Some(after),
+            source: source.into(),
+        }
+    }
+
+    /// For a [`busy`](Self::busy) route, how long to wait before the next try.
+    pub fn busy_for(&self) -> Option<std::time::Duration> {
+        self.busy
     }
 
     /// A failure not worth retrying.
@@ -51,6 +85,7 @@ impl NotifyError {
         NotifyError {
             kind: FailureKind::Permanent,
             route: false,
+            busy: None,
             source: source.into(),
         }
     }
@@ -60,6 +95,7 @@ impl NotifyError {
         NotifyError {
             kind: FailureKind::Withheld,
             route: false,
+            busy: None,
             source: "not handed over: the lease lapsed or the notice was superseded".into(),
         }
     }

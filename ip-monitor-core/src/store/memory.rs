@@ -327,6 +327,15 @@ impl StateStore for MemoryStore {
                     }
                     d.last_error = Some(error);
                 }
+                DeliveryUpdate::Deferred { at, error } => {
+                    if !superseded {
+                        d.state = DeliveryState::Pending;
+                        d.next_attempt_at = at;
+                        d.attempts = d.attempts.saturating_sub(1);
+                        due.insert((at, d.id));
+                    }
+                    d.last_error = Some(error);
+                }
                 DeliveryUpdate::Failed { error } => {
                     if !superseded {
                         d.state = DeliveryState::Failed;

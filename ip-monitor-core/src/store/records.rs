@@ -193,6 +193,15 @@ pub enum DeliveryUpdate {
         /// What went wrong.
         error: String,
     },
+    /// The route was busy (the relay throttled the sending): try again at `at`, and the
+    /// attempt does not count (`attempts` goes back to what it was before the claim), so
+    /// the recipient's backoff is not lengthened by the relay's limits.
+    Deferred {
+        /// When to try again.
+        at: SystemTime,
+        /// What the relay said.
+        error: String,
+    },
     /// Give up.
     Failed {
         /// What went wrong.

@@ -19,6 +19,7 @@
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
+mod deferral;
 mod lapse;
 mod monitor;
 mod parts;
@@ -122,4 +123,12 @@ async fn finish(
         [Recorded::Applied],
         "a result for a delivery in flight under its fence is recorded"
     );
+}
+
+/// The delivery `id` of `all`.
+fn by_id(id: i64, all: &[Delivery]) -> Delivery {
+    all.iter()
+        .find(|d| d.id == id)
+        .cloned()
+        .expect("the delivery is listed")
 }

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use super::{change, finish, holder, ip, lapse, people, result, t};
+use super::deferral::deferral;
+use super::{by_id, change, finish, holder, ip, lapse, people, result, t};
 use crate::address::Family;
 use crate::recipients::Recipient;
 use crate::store::{
@@ -32,14 +33,6 @@ pub async fn store_conformance(store: &dyn StateStore) {
     history(store, [&test, &c3, &c2, &c1]).await;
     takeover(store, lease, &a, &b, retry_at).await;
     control_and_status(store, &a, &b).await;
-}
-
-/// The delivery `id` of `all`.
-fn by_id(id: i64, all: &[Delivery]) -> Delivery {
-    all.iter()
-        .find(|d| d.id == id)
-        .cloned()
-        .expect("the delivery is listed")
 }
 
 /// A new store has nothing, and is running.
@@ -241,8 +234,8 @@ async fn claims(
     (claimed, rest)
 }
 
-/// Sent, retry and failed results; a retry is due at its time and counts an attempt; a
-/// result for a delivery not in flight is stale. Returns the sent one, the retried one
+/// Sent, retry, deferred and failed results; a retry is due at its time and counts an
+/// attempt, a deferral gives it back; a result for a delivery not in flight is stale. Returns the sent one, the retried one
 /// claimed again, and its retry time.
 async fn results(
     store: &dyn StateStore,
@@ -302,6 +295,7 @@ async fn results(
     let again = store.claim_deliveries(lease, retry_at, 10).await.unwrap();
     assert_eq!(again.len(), 1, "due at its retry time");
     assert_eq!(again[0].attempts, 2, "each claim counts an attempt");
+    let again = deferral(store, lease, now, c1, &again[0], retry_at).await;
     assert_eq!(
         store
             .finish_deliveries(lease, now, &[result(&sent, DeliveryUpdate::Sent)])

@@ -244,6 +244,22 @@ fn record_others(
                     n
                 }
             }
+            DeliveryUpdate::Deferred { at, error } => {
+                let n = diesel::update(target)
+                    .filter(deliveries::state.eq(in_flight))
+                    .set((
+                        deliveries::state.eq(DeliveryState::Pending.as_str()),
+                        deliveries::next_attempt_at_ms.eq(to_ms(at)),
+                        deliveries::attempts.eq(deliveries::attempts - 1),
+                        deliveries::last_error.eq(Some(&error)),
+                    ))
+                    .execute(conn)?;
+                if n == 0 {
+                    note_superseded(conn, r.id, r.fence, &error)?
+                } else {
+                    n
+                }
+            }
             DeliveryUpdate::Failed { error } => {
                 let n = diesel::update(target)
                     .filter(deliveries::state.eq(in_flight))

@@ -23,6 +23,11 @@ pub(super) struct SmtpConfig {
     #[serde(with = "humantime_serde")]
     timeout: Option<Duration>,
     pool_size: Option<u32>,
+    /// At most this many messages a minute (a relay whose limit is known).
+    max_per_minute: Option<u32>,
+    /// How long a sending-quota answer holds this relay's messages.
+    #[serde(with = "humantime_serde")]
+    quota_retry: Option<Duration>,
     pub(super) ca_file: Option<PathBuf>,
     /// Backup relays (`[[smtp.fallback]]`), tried in order when the ones before cannot take
     /// a message.
@@ -122,6 +127,15 @@ fn smtp_notifier(
     }
     if let Some(t) = smtp.timeout {
         b = b.timeout(t);
+    }
+    if let Some(n) = smtp.max_per_minute {
+        b = b.max_per_minute(n);
+    }
+    if let Some(wait) = smtp.quota_retry {
+        if wait.is_zero() {
+            return Err(err("quota_retry", "must be longer than 0s".to_owned()));
+        }
+        b = b.quota_retry(wait);
     }
     if let Some(path) = &smtp.ca_file {
         let pem = std::fs::read(path)

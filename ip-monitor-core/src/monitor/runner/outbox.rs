@@ -548,6 +548,15 @@ fn settle(
         Err(e) => {
             let update = policy.after_failure(delivery, now, &e);
             let event = match &update {
+                DeliveryUpdate::Deferred { at, error } => {
+                    tracing::info!(id = delivery.id, %email, %error, "the route is busy; deferred");
+                    Event::DeliveryRetry {
+                        id: delivery.id,
+                        email,
+                        at: *at,
+                        error: error.clone(),
+                    }
+                }
                 DeliveryUpdate::Retry { at, error } => {
                     tracing::warn!(id = delivery.id, %email, %error, "delivery failed; will retry");
                     Event::DeliveryRetry {
