@@ -111,7 +111,7 @@ async fn run(bin: &str, dir: &Path, url: &str, sink_port: u16) -> (f64, f64, usi
             .expect("the ip-monitor binary"),
     );
     let changes = "SELECT COUNT(*) AS n FROM ip_monitor_changes";
-    while count(url, changes) < 1 {
+    while ip_monitor_testkit::sql::try_count(url, changes).unwrap_or(0) < 1 {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     source.set(Behavior::ok("81.2.69.161\n"));

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod dkim;
 mod error;
 mod file;
 mod message;
@@ -9,12 +10,15 @@ mod session;
 mod smtp;
 mod throttle;
 mod transport;
+mod words;
 
+pub use dkim::{DkimKey, SIGNED_HEADERS};
 pub use error::Error;
 pub use file::FileNotifier;
-pub use message::{Locale, MessageTemplate, MessageText, escape};
+pub use message::{MessageTemplate, escape};
 pub use preview::{PreviewFiles, preview};
 pub use smtp::{Password, SmtpNotifier, SmtpNotifierBuilder, Tls};
+pub use words::{Locale, MessageText};
 
 /// lettre's mailbox type, for [`MessageTemplate`]'s fields.
 pub use lettre::message::Mailbox;

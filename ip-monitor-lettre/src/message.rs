@@ -6,145 +6,13 @@ use ip_monitor_core::{Notice, Recipient};
 use lettre::Message;
 use lettre::message::header::ContentType;
 use lettre::message::header::{ContentTransferEncoding, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
+use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 
+use crate::dkim::DkimKey;
 use crate::error::Error;
-
-/// A language the message's words come in.
-///
-/// ```
-/// use ip_monitor_lettre::{Locale, MessageText};
-/// let locale: Locale = "zh-CN".parse().unwrap();
-/// let text = MessageText::for_locale(locale);
-/// assert_eq!(text.lang, "zh-CN");
-/// assert_eq!(text.button, "打开应用");
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Locale {
-    /// English (`en`), the default.
-    #[default]
-    En,
-    /// Simplified Chinese (`zh-CN`).
-    ZhCn,
-}
-
-impl Locale {
-    /// Every locale, in order.
-    pub const ALL: [Locale; 2] = [Locale::En, Locale::ZhCn];
-
-    /// The language tag (BCP 47), as in the HTML `lang` attribute.
-    pub fn tag(self) -> &'static str {
-        match self {
-            Locale::En => "en",
-            Locale::ZhCn => "zh-CN",
-        }
-    }
-}
-
-impl fmt::Display for Locale {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.tag())
-    }
-}
-
-impl std::str::FromStr for Locale {
-    type Err = Error;
-
-    /// A tag, in any case: `en` (also `en-US`, `en-GB`), `zh-CN` (also `zh`, `zh-Hans`).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "en" | "en-us" | "en-gb" => Ok(Locale::En),
-            "zh-cn" | "zh" | "zh-hans" | "zh-hans-cn" => Ok(Locale::ZhCn),
-            _ => Err(Error::Config {
-                key: "locale",
-                message: format!(
-                    "{s:?} is not a known locale: {}",
-                    Locale::ALL.map(Locale::tag).join(", ")
-                ),
-            }),
-        }
-    }
-}
-
-/// The words of the message, all of them. `{name}` in [`greeting`](Self::greeting) is the
-/// recipient's name; everything is HTML-escaped where it is shown. Start from a locale's
-/// set ([`for_locale`](Self::for_locale); `Default` is English) and change what you want.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct MessageText {
-    /// The language of the words, as the HTML `lang` attribute says it.
-    pub lang: String,
-    /// Subject line.
-    pub subject: String,
-    /// First line when the recipient has a name; `{name}` is replaced by it.
-    pub greeting: String,
-    /// First line when the recipient has no name.
-    pub greeting_without_name: String,
-    /// The paragraph above the button.
-    pub intro: String,
-    /// The button's label.
-    pub button: String,
-    /// The line above the QR code.
-    pub scan_hint: String,
-    /// The small print at the bottom.
-    pub footer: String,
-    /// Put before the subject, and said in the body, for test notices.
-    pub test_marker: String,
-    /// The sentence after the test marker in a test notice's body.
-    pub test_notice: String,
-    /// The QR code's alternative text, for mail clients that do not show images.
-    pub qr_alt: String,
-}
-
-impl MessageText {
-    /// The full set of words of `locale`.
-    pub fn for_locale(locale: Locale) -> Self {
-        let s = str::to_owned;
-        match locale {
-            Locale::En => MessageText {
-                lang: s("en"),
-                subject: s("The server has a new address"),
-                greeting: s("Hello {name},"),
-                greeting_without_name: s("Hello,"),
-                intro: s(
-                    "The application has moved to a new address. Open it with the button \
-                     below, or scan the code with your phone's camera.",
-                ),
-                button: s("Open the application"),
-                scan_hint: s("Or scan this code with your phone:"),
-                footer: s(
-                    "This message was sent automatically because the server's address \
-                     changed. Bookmarks to the old address no longer work.",
-                ),
-                test_marker: s("[Test]"),
-                test_notice: s("This is a test message."),
-                qr_alt: s("QR code of the new address"),
-            },
-            Locale::ZhCn => MessageText {
-                lang: s("zh-CN"),
-                subject: s("服务器地址已变更"),
-                greeting: s("{name}，您好："),
-                greeting_without_name: s("您好："),
-                intro: s("应用已迁移到新的地址。请点击下方按钮打开，或用手机相机扫描二维码。"),
-                button: s("打开应用"),
-                scan_hint: s("或用手机扫描此二维码："),
-                footer: s(
-                    "此邮件由系统自动发送，因为服务器的地址已变更。指向旧地址的书签将无法再使用。",
-                ),
-                test_marker: s("[测试]"),
-                test_notice: s("这是一封测试邮件。"),
-                qr_alt: s("新地址的二维码"),
-            },
-        }
-    }
-}
-
-impl Default for MessageText {
-    fn default() -> Self {
-        MessageText::for_locale(Locale::En)
-    }
-}
+#[cfg(test)]
+use crate::words::Locale;
+use crate::words::MessageText;
 
 /// Who the message is from, and its words.
 #[derive(Clone, PartialEq, Eq)]
@@ -155,6 +23,8 @@ pub struct MessageTemplate {
     pub reply_to: Option<Mailbox>,
     /// The words.
     pub text: MessageText,
+    /// The DKIM key every message is signed with, if any.
+    pub dkim: Option<DkimKey>,
 }
 
 impl fmt::Debug for MessageTemplate {
@@ -163,6 +33,7 @@ impl fmt::Debug for MessageTemplate {
             .field("from", &self.from.to_string())
             .field("reply_to", &self.reply_to.as_ref().map(ToString::to_string))
             .field("text", &self.text)
+            .field("dkim", &self.dkim)
             .finish()
     }
 }
@@ -180,6 +51,7 @@ impl MessageTemplate {
             from: parse_mailbox("from", from)?,
             reply_to: None,
             text: MessageText::default(),
+            dkim: None,
         })
     }
 
@@ -192,6 +64,12 @@ impl MessageTemplate {
     /// Set the words.
     pub fn text(mut self, text: MessageText) -> Self {
         self.text = text;
+        self
+    }
+
+    /// Sign every message with `key` (DKIM).
+    pub fn dkim(mut self, key: DkimKey) -> Self {
+        self.dkim = Some(key);
         self
     }
 
@@ -218,10 +96,12 @@ impl MessageTemplate {
     /// The plain-text part.
     pub fn render_text(&self, notice: &Notice, recipient: &Recipient) -> String {
         let mut text = format!(
-            "{}\n\n{}\n\n{}\n\n",
+            "{}\n\n{}\n\n{}\n\n{}\n\n{}\n\n",
             self.greeting(recipient),
             self.text.intro,
-            notice.url
+            notice.url,
+            self.text.steps,
+            self.text.reason,
         );
         if notice.test {
             text.push_str(&format!(
@@ -272,13 +152,29 @@ impl MessageTemplate {
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="color-scheme" content="light">
 <title>{subject}</title>
+<style>
+/* For the clients that read a style sheet; everything also works from the inline styles. */
+body {{ margin:0; padding:0; -webkit-text-size-adjust:100%; -ms-text-size-adjust:100%; }}
+table {{ border-collapse:collapse; mso-table-lspace:0pt; mso-table-rspace:0pt; }}
+img {{ border:0; outline:none; text-decoration:none; -ms-interpolation-mode:bicubic; }}
+a.button {{ color:#ffffff !important; background-color:#1a73e8; text-decoration:none; }}
+a.button:hover, a.button:focus {{ background-color:#1558b0; }}
+@media only screen and (max-width:520px) {{
+  .card {{ border-radius:0 !important; }}
+  .pad {{ padding-left:18px !important; padding-right:18px !important; }}
+  .qr {{ width:200px !important; height:200px !important; }}
+  h1 {{ font-size:18px !important; line-height:26px !important; }}
+}}
+</style>
 </head>
 <body style="margin:0;padding:0;background:#f4f5f7;">
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="background:#f4f5f7;">
 <tr><td align="center" style="padding:24px 12px;">
-<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="max-width:480px;background:#ffffff;border-radius:8px;font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1f2933;">
-<tr><td style="padding:28px 28px 4px 28px;font-size:16px;line-height:24px;">
+<table class="card" role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="max-width:480px;background:#ffffff;border-radius:8px;font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1f2933;">
+<tr><td class="pad" style="padding:28px 28px 4px 28px;font-size:16px;line-height:24px;">
+<h1 style="margin:0 0 16px 0;font-size:20px;line-height:28px;font-weight:600;color:#1f2933;">{heading}</h1>
 "##,
+            heading = e(&self.text.subject),
             subject = e(&self.subject(notice)),
             lang = e(&self.text.lang),
         );
@@ -287,14 +183,18 @@ impl MessageTemplate {
 </td></tr>
 <tr><td align="center" style="padding:0 28px 24px 28px;">
 <table role="presentation" cellpadding="0" cellspacing="0" border="0"><tr><td align="center" bgcolor="#1a73e8" style="border-radius:6px;">
-<a href="{url}" target="_blank" style="display:inline-block;padding:14px 28px;font-size:17px;font-weight:600;line-height:20px;color:#ffffff;text-decoration:none;border-radius:6px;">{button}</a>
+<a class="button" href="{url}" target="_blank" style="display:inline-block;padding:14px 28px;font-size:17px;font-weight:600;line-height:20px;color:#ffffff;background-color:#1a73e8;text-decoration:none;border-radius:6px;">{button}</a>
 </td></tr></table>
 </td></tr>
 <tr><td align="center" style="padding:0 28px 8px 28px;font-size:14px;line-height:20px;color:#52606d;">{scan_hint}</td></tr>
 <tr><td align="center" style="padding:0 28px 24px 28px;">
-<img src="{image_src}" width="240" height="240" alt="{qr_alt}" style="display:block;width:240px;height:240px;border:0;outline:none;">
+<img class="qr" src="{image_src}" width="240" height="240" alt="{qr_alt}" style="display:block;width:240px;height:240px;border:0;outline:none;">
 </td></tr>
-<tr><td style="padding:0 28px 28px 28px;font-size:13px;line-height:20px;color:#7b8794;">{footer}</td></tr>
+<tr><td class="pad" style="padding:0 28px 4px 28px;font-size:15px;line-height:22px;color:#1f2933;">
+<p style="margin:0 0 14px 0;">{steps}</p>
+<p style="margin:0 0 14px 0;">{reason}</p>
+</td></tr>
+<tr><td class="pad" style="padding:0 28px 28px 28px;font-size:13px;line-height:20px;color:#52606d;">{footer}</td></tr>
 </table>
 </td></tr>
 </table>
@@ -307,6 +207,8 @@ impl MessageTemplate {
             scan_hint = e(&self.text.scan_hint),
             image_src = e(image_src),
             qr_alt = e(&self.text.qr_alt),
+            steps = e(&self.text.steps),
+            reason = e(&self.text.reason),
             footer = e(&self.text.footer),
         );
         (head, tail)
@@ -321,7 +223,8 @@ impl MessageTemplate {
         let (head, tail) = self.html_around_greeting(notice, &format!("cid:{cid}"));
         Ok(SharedParts {
             image: Body::new_with_encoding(png.to_vec(), ContentTransferEncoding::Base64)
-                .expect("base64 carries any bytes"),
+                .expect("base64 carries any bytes")
+                .into_vec(),
             html_head: quoted_printable(head),
             html_tail: quoted_printable(tail),
         })
@@ -347,32 +250,20 @@ impl MessageTemplate {
                 source: e,
             })?,
         );
-        let cid = Self::content_id(notice);
-        let image = Attachment::new_inline(cid).body(
-            shared.image.clone(),
-            ContentType::parse("image/png").expect("valid"),
-        );
         let greeting = quoted_printable(self.html_greeting(notice, recipient));
-        let mut html =
-            Vec::with_capacity(shared.html_head.len() + greeting.len() + shared.html_tail.len());
-        html.extend_from_slice(&shared.html_head);
-        html.extend_from_slice(&greeting);
-        html.extend_from_slice(&shared.html_tail);
-        let html =
-            SinglePart::builder()
-                .header(ContentType::TEXT_HTML)
-                .body(Body::dangerous_pre_encoded(
-                    html,
-                    ContentTransferEncoding::QuotedPrintable,
-                ));
+        let related = related_part(notice, shared, &greeting);
+        let text = SinglePart::builder()
+            .header(ContentType::TEXT_PLAIN)
+            .header(ContentTransferEncoding::QuotedPrintable)
+            .body(self.render_text(notice, recipient));
         let body = MultiPart::alternative()
-            .singlepart(SinglePart::plain(self.render_text(notice, recipient)))
-            .multipart(MultiPart::related().singlepart(html).singlepart(image));
+            .singlepart(text)
+            .singlepart(related);
         let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(self.subject(notice))
-            .message_id(None)
+            .message_id(Some(self.message_id()))
             .date_now()
             // An automatic message (RFC 3834): out-of-office replies are not sent back to it.
             .raw_header(HeaderValue::new(
@@ -386,8 +277,76 @@ impl MessageTemplate {
         if let Some(reply_to) = &self.reply_to {
             builder = builder.reply_to(reply_to.clone());
         }
-        builder.multipart(body).map_err(Error::Message)
+        let mut message = builder.multipart(body).map_err(Error::Message)?;
+        if let Some(key) = &self.dkim {
+            key.sign(&mut message);
+        }
+        Ok(message)
     }
+}
+
+impl MessageTemplate {
+    /// A new `Message-ID`, unique, on the sender's own domain (receivers distrust one on
+    /// `localhost` or a bare host name).
+    fn message_id(&self) -> String {
+        let unique: String = std::iter::repeat_with(fastrand::alphanumeric)
+            .take(24)
+            .collect();
+        format!("<{unique}.{:x}@{}>", now_micros(), self.from.email.domain())
+    }
+}
+
+fn now_micros() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros())
+}
+
+/// The `multipart/related` part, written out here because it carries `type="text/html"`
+/// (RFC 2387 §3.1: the type of its root part) that lettre's builder has no way to say: the
+/// HTML (quoted-printable, the greeting's line between the shared head and tail) and the
+/// QR code inline. The boundary starts with `=_`, which neither quoted-printable nor
+/// base64 can contain.
+fn related_part(notice: &Notice, shared: &SharedParts, greeting: &[u8]) -> SinglePart {
+    let boundary: String = std::iter::once("=_related_".to_owned())
+        .chain(std::iter::repeat_with(|| fastrand::alphanumeric().to_string()).take(24))
+        .collect();
+    let cid = MessageTemplate::content_id(notice);
+    let mut body = Vec::with_capacity(
+        shared.html_head.len() + greeting.len() + shared.html_tail.len() + shared.image.len() + 512,
+    );
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\
+             Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(&shared.html_head);
+    body.extend_from_slice(greeting);
+    body.extend_from_slice(&shared.html_tail);
+    // The line break before a boundary belongs to the boundary (RFC 2046 §5.1.1): the
+    // HTML's own last line break stays the HTML's.
+    body.extend_from_slice(b"\r\n");
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-ID: <{cid}>\r\nContent-Disposition: inline\r\n\
+             Content-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(&shared.image);
+    if !body.ends_with(b"\r\n") {
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    let content_type = format!("multipart/related; boundary=\"{boundary}\"; type=\"text/html\"");
+    SinglePart::builder()
+        .header(ContentType::parse(&content_type).expect("a valid content type"))
+        .body(Body::dangerous_pre_encoded(
+            body,
+            ContentTransferEncoding::SevenBit,
+        ))
 }
 
 fn parse_mailbox(key: &'static str, value: &str) -> Result<Mailbox, Error> {
@@ -421,7 +380,8 @@ pub fn escape(text: &str) -> String {
 /// The parts of a notice's messages that are the same for every recipient, encoded.
 #[derive(Debug, Clone)]
 pub(crate) struct SharedParts {
-    image: Body,
+    /// The QR code's PNG, base64 in lines of 76.
+    image: Vec<u8>,
     html_head: Vec<u8>,
     html_tail: Vec<u8>,
 }
@@ -500,6 +460,8 @@ mod tests {
             &text.intro,
             &text.button,
             &text.scan_hint,
+            &text.steps,
+            &text.reason,
             &text.test_notice,
             &text.qr_alt,
         ] {
@@ -508,10 +470,13 @@ mod tests {
         assert!(html.contains("运维组") && !html.contains("此邮件由系统自动发送"));
         let plain = message.body_text(0).unwrap().replace("\r\n", "\n");
         assert!(
-            plain.starts_with("李雷，您好：\n\n应用已迁移到新的地址。"),
+            plain.starts_with("李雷，您好：\n\n运行应用的服务器已迁移到新的网络地址，"),
             "{plain}"
         );
-        assert!(plain.contains("[测试] 这是一封测试邮件。"), "{plain}");
+        assert!(
+            plain.contains(&format!("[测试] {}", text.test_notice)),
+            "{plain}"
+        );
         assert!(!html.contains("This is a test") && !plain.contains("This is a test"));
     }
 

@@ -338,6 +338,9 @@ pub mod pg;
 #[cfg(feature = "smtp")]
 pub mod smtp;
 
+/// The spam filters receivers run, offline: SpamAssassin and a private rspamd.
+pub mod filters;
+
 /// A private Postfix on 127.0.0.1 with anvil's per-client limits: a relay that throttles.
 pub mod postfix;
 

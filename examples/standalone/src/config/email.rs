@@ -19,6 +19,8 @@ pub(super) struct EmailConfig {
     intro: Option<String>,
     button: Option<String>,
     scan_hint: Option<String>,
+    steps: Option<String>,
+    reason: Option<String>,
     footer: Option<String>,
     test_marker: Option<String>,
     test_notice: Option<String>,
@@ -44,6 +46,8 @@ impl EmailConfig {
             (email.intro, &mut text.intro),
             (email.button, &mut text.button),
             (email.scan_hint, &mut text.scan_hint),
+            (email.steps, &mut text.steps),
+            (email.reason, &mut text.reason),
             (email.footer, &mut text.footer),
             (email.test_marker, &mut text.test_marker),
             (email.test_notice, &mut text.test_notice),
@@ -74,6 +78,9 @@ impl EmailConfig {
             template = template
                 .reply_to(&reply_to)
                 .map_err(|e| KeyError::new(reply_key, e.to_string()))?;
+        }
+        if let Some(key) = smtp.map(SmtpConfig::dkim_key).transpose()?.flatten() {
+            template = template.dkim(key);
         }
         Ok(template)
     }

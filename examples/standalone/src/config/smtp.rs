@@ -4,7 +4,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use ip_monitor_lettre::{MessageTemplate, Password, SmtpNotifier, Tls};
+use ip_monitor_lettre::{DkimKey, MessageTemplate, Password, SmtpNotifier, Tls};
 use serde::Deserialize;
 
 use super::KeyError;
@@ -29,6 +29,10 @@ pub(super) struct SmtpConfig {
     #[serde(with = "humantime_serde")]
     quota_retry: Option<Duration>,
     pub(super) ca_file: Option<PathBuf>,
+    /// The DKIM private key (PEM), its selector, and the signing domain (default: From's).
+    dkim_key_file: Option<PathBuf>,
+    dkim_selector: Option<String>,
+    dkim_domain: Option<String>,
     /// Backup relays (`[[smtp.fallback]]`), tried in order when the ones before cannot take
     /// a message.
     fallback: Vec<SmtpConfig>,
@@ -41,6 +45,45 @@ impl fmt::Debug for SmtpConfig {
             .field("port", &self.port)
             .field("username", &self.username)
             .finish_non_exhaustive()
+    }
+}
+
+impl SmtpConfig {
+    /// The DKIM key of `dkim_key_file`, `dkim_selector` and `dkim_domain` (default: the
+    /// From domain), if a key is set; errors name the key.
+    pub(super) fn dkim_key(&self) -> Result<Option<DkimKey>, KeyError> {
+        let Some(file) = &self.dkim_key_file else {
+            if self.dkim_selector.is_some() || self.dkim_domain.is_some() {
+                return Err(KeyError::new(
+                    "smtp.dkim_key_file",
+                    "required with dkim_selector and dkim_domain",
+                ));
+            }
+            return Ok(None);
+        };
+        let selector = self.dkim_selector.as_deref().ok_or_else(|| {
+            KeyError::new(
+                "smtp.dkim_selector",
+                "required with dkim_key_file (e.g. \"mail\")",
+            )
+        })?;
+        let from_domain = self
+            .from
+            .as_deref()
+            .and_then(|f| f.parse::<ip_monitor_lettre::Mailbox>().ok())
+            .map(|m| m.email.domain().to_owned());
+        let domain =
+            self.dkim_domain.clone().or(from_domain).ok_or_else(|| {
+                KeyError::new("smtp.dkim_domain", "required when [smtp] has no from")
+            })?;
+        DkimKey::from_file(file, selector, &domain)
+            .map(Some)
+            .map_err(|e| match e {
+                ip_monitor_lettre::Error::Config { key, message } => {
+                    KeyError::new(format!("smtp.{key}"), message)
+                }
+                other => KeyError::new("smtp.dkim_key_file", other.to_string()),
+            })
     }
 }
 
@@ -79,6 +122,9 @@ impl NotifierSetting {
             let key = format!("smtp.fallback[{i}]");
             let inherited = [
                 ("from", backup.from.is_some()),
+                ("dkim_key_file", backup.dkim_key_file.is_some()),
+                ("dkim_selector", backup.dkim_selector.is_some()),
+                ("dkim_domain", backup.dkim_domain.is_some()),
                 ("reply_to", backup.reply_to.is_some()),
                 ("fallback", !backup.fallback.is_empty()),
             ];
