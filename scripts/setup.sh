@@ -8,6 +8,10 @@
 #   initdb, pg_ctl   the throwaway PostgreSQL server of the PostgreSQL tests
 #   chromium         renders the email and the status page in the browser tests
 #   named            BIND, the DNS server of the RFC 2136 update tests
+#   spamassassin     SpamAssassin and rspamd score the notices offline in the filter tests
+#   rspamd
+#   openssl, dkimpy  make DKIM keys and verify the signatures independently (python3-dkim,
+#                    python3-nacl for Debian's /usr/bin/python3)
 #   postfix          a private Postfix with anvil limits: the throttling relay of the
 #                    pacing tests (its own instance; the system's is not started)
 set -euo pipefail
@@ -22,6 +26,11 @@ wanted=(
     "chromium chromium-browser google-chrome|chromium|the browser tests (skipped without it)|optional"
     "named|bind9|the DNS update tests against BIND (skipped without it)|optional"
     "postfix|postfix|the throttling-relay tests (skipped without it)|optional"
+    "spamassassin|spamassassin|the spam-filter tests (skipped without it)|optional"
+    "rspamd|rspamd|the spam-filter tests (skipped without it)|optional"
+    "openssl|openssl|the DKIM tests (skipped without it)|optional"
+    "dkimpy|python3-dkim|the DKIM tests' verifier (skipped without it)|optional"
+    "nacl|python3-nacl|the DKIM tests' Ed25519 verifier (skipped without it)|optional"
 )
 
 found() {
@@ -32,6 +41,8 @@ found() {
         [ "$c" = initdb ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
         [ "$c" = named ] && [ -x /usr/sbin/named ] && return 0
         [ "$c" = postfix ] && [ -x /usr/sbin/postfix ] && return 0
+        [ "$c" = dkimpy ] && /usr/bin/python3 -c "import dkim" 2>/dev/null && return 0
+        [ "$c" = nacl ] && /usr/bin/python3 -c "import nacl" 2>/dev/null && return 0
     done
     return 1
 }

@@ -1,4 +1,7 @@
-//! [`DkimKey`]: DKIM signatures (RFC 6376, RFC 8463) on every message, with lettre's signer.
+//! [`DkimKey`]: DKIM signatures (RFC 6376, RFC 8463) on every message, over the bytes as
+//! sent. lettre's own signer hashes only the headers it holds itself, and the
+//! `Content-Type` of a multipart message is written by its body, so it could not sign
+//! `Content-Type`: this one signs the formatted message.
 
 use std::fmt;
 use std::path::Path;
@@ -6,15 +9,11 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use lettre::Message;
-use lettre::message::dkim::{
-    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
-    DkimSigningKey,
-};
-use lettre::message::header::HeaderName;
-use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
+use ed25519_dalek::Signer;
+use rsa::pkcs1::DecodeRsaPrivateKey;
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::traits::PublicKeyParts;
+use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 
@@ -52,7 +51,7 @@ const ED25519_PKCS8_PREFIX: [u8; 16] = [
 /// ```
 #[derive(Clone)]
 pub struct DkimKey {
-    config: Arc<DkimConfig>,
+    key: Arc<Key>,
     selector: String,
     domain: String,
     algorithm: &'static str,
@@ -70,7 +69,7 @@ impl fmt::Debug for DkimKey {
 
 impl PartialEq for DkimKey {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.config, &other.config)
+        Arc::ptr_eq(&self.key, &other.key)
     }
 }
 
@@ -109,23 +108,13 @@ impl DkimKey {
                 message: format!("{domain:?} is not a domain name"),
             });
         }
-        let (key, algorithm) = signing_key(pem)?;
-        let headers = SIGNED_HEADERS
-            .iter()
-            .map(|h| HeaderName::new_from_ascii_str(h))
-            .collect();
-        let config = DkimConfig::new(
-            selector.to_owned(),
-            domain.to_owned(),
-            key,
-            headers,
-            DkimCanonicalization {
-                header: DkimCanonicalizationType::Relaxed,
-                body: DkimCanonicalizationType::Relaxed,
-            },
-        );
+        let key = signing_key(pem)?;
+        let algorithm = match key {
+            Key::Rsa(_) => "rsa-sha256",
+            Key::Ed25519(_) => "ed25519-sha256",
+        };
         Ok(DkimKey {
-            config: Arc::new(config),
+            key: Arc::new(key),
             selector: selector.to_owned(),
             domain: domain.to_owned(),
             algorithm,
@@ -147,10 +136,134 @@ impl DkimKey {
         self.algorithm
     }
 
-    /// Add a `DKIM-Signature` to `message`.
-    pub(crate) fn sign(&self, message: &mut Message) {
-        message.sign(&self.config);
+    /// `message` (headers, a blank line, the body, CRLF line ends) with a `DKIM-Signature`
+    /// header first: relaxed/relaxed, over the [`SIGNED_HEADERS`] it has.
+    pub(crate) fn sign(&self, message: &[u8]) -> Vec<u8> {
+        let split = memchr::memmem::find(message, b"\r\n\r\n").map_or(message.len(), |i| i + 2);
+        let (head, body) = message.split_at(split);
+        let body = body.strip_prefix(b"\r\n").unwrap_or(body);
+        let fields = header_fields(head);
+        let mut signed = Vec::new();
+        let mut hashed = Vec::new();
+        for name in SIGNED_HEADERS {
+            // The last one of a name is the one signed (RFC 6376 §5.4.2).
+            if let Some(field) = fields
+                .iter()
+                .rev()
+                .find(|f| field_name(f).eq_ignore_ascii_case(name))
+            {
+                signed.push(name.to_ascii_lowercase());
+                hashed.extend_from_slice(relaxed_field(field).as_bytes());
+                hashed.extend_from_slice(b"\r\n");
+            }
+        }
+        let body_hash = STANDARD.encode(Sha256::digest(relaxed_body(body)));
+        let timestamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let unsigned = format!(
+            "DKIM-Signature: v=1; a={}; c=relaxed/relaxed; d={}; s={};\r\n t={timestamp}; \
+             h={};\r\n bh={body_hash};\r\n b=",
+            self.algorithm,
+            self.domain,
+            self.selector,
+            signed.join(":"),
+        );
+        hashed.extend_from_slice(relaxed_field(&unsigned).as_bytes());
+        let digest = Sha256::digest(&hashed);
+        let signature = match &*self.key {
+            Key::Rsa(key) => key
+                .sign(rsa::Pkcs1v15Sign::new::<Sha256>(), &digest)
+                .expect("an RSA key of 2048 bits or more signs a SHA-256 digest"),
+            // RFC 8463: Ed25519 signs the SHA-256 hash of the canonicalized data.
+            Key::Ed25519(key) => key.sign(&digest).to_bytes().to_vec(),
+        };
+        let signature = STANDARD.encode(signature);
+        let mut out = Vec::with_capacity(message.len() + unsigned.len() + signature.len() + 16);
+        out.extend_from_slice(unsigned.as_bytes());
+        for (i, chunk) in signature.as_bytes().chunks(72).enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b"\r\n  ");
+            }
+            out.extend_from_slice(chunk);
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(message);
+        out
     }
+}
+
+/// A signing key.
+enum Key {
+    Rsa(rsa::RsaPrivateKey),
+    Ed25519(ed25519_dalek::SigningKey),
+}
+
+/// The header fields of `head`, each with its folding.
+fn header_fields(head: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(head);
+    let mut fields: Vec<String> = Vec::new();
+    for line in text.split_inclusive("\r\n") {
+        match (line.starts_with([' ', '\t']), fields.last_mut()) {
+            (true, Some(last)) => last.push_str(line),
+            _ => fields.push(line.to_owned()),
+        }
+    }
+    fields
+}
+
+fn field_name(field: &str) -> &str {
+    field.split(':').next().unwrap_or_default().trim()
+}
+
+/// The relaxed canonical form of a header field (RFC 6376 §3.4.2), without its CRLF: the
+/// name in lower case, folding removed, runs of whitespace one space, none at the ends of
+/// the value or around the colon.
+fn relaxed_field(field: &str) -> String {
+    let (name, value) = field.split_once(':').unwrap_or((field, ""));
+    let mut out = name.trim().to_ascii_lowercase();
+    out.push(':');
+    let unfolded = value.replace("\r\n", "");
+    let mut words = unfolded
+        .split([' ', '\t'])
+        .filter(|w| !w.is_empty())
+        .peekable();
+    while let Some(word) = words.next() {
+        out.push_str(word);
+        if words.peek().is_some() {
+            out.push(' ');
+        }
+    }
+    out
+}
+
+/// The relaxed canonical form of a body (RFC 6376 §3.4.4): runs of whitespace one space,
+/// none at line ends, no empty lines at the end.
+fn relaxed_body(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(body.len());
+    for line in body.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let mut space = false;
+        for &b in line {
+            if b == b' ' || b == b'\t' {
+                space = true;
+                continue;
+            }
+            if space {
+                out.push(b' ');
+            }
+            space = false;
+            out.push(b);
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    while out.ends_with(b"\r\n\r\n") {
+        out.truncate(out.len() - 2);
+    }
+    if out == b"\r\n" {
+        out.clear();
+    }
+    out
 }
 
 fn reason(e: &Error) -> String {
@@ -168,9 +281,8 @@ fn is_label(label: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// lettre's signing key from a PEM: RSA as PKCS #1 (converted from PKCS #8), Ed25519 as
-/// its seed.
-fn signing_key(pem: &str) -> Result<(DkimSigningKey, &'static str), Error> {
+/// The signing key in a PEM: RSA (PKCS #1 or PKCS #8) or Ed25519 (PKCS #8).
+fn signing_key(pem: &str) -> Result<Key, Error> {
     let rsa = if pem.contains("BEGIN RSA PRIVATE KEY") {
         Some(rsa::RsaPrivateKey::from_pkcs1_pem(pem).map_err(|e| key_error(e.to_string()))?)
     } else if pem.contains("BEGIN PRIVATE KEY") {
@@ -187,21 +299,14 @@ fn signing_key(pem: &str) -> Result<(DkimSigningKey, &'static str), Error> {
                 "an RSA key of {bits} bits: at least {RSA_BITS} are needed"
             )));
         }
-        let pkcs1 = rsa
-            .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
-            .map_err(|e| key_error(e.to_string()))?;
-        let key = DkimSigningKey::new(&pkcs1, DkimSigningAlgorithm::Rsa)
-            .map_err(|e| key_error(e.to_string()))?;
-        return Ok((key, "rsa-sha256"));
+        return Ok(Key::Rsa(rsa));
     }
     let der = pem_body(pem)?;
-    let seed = der
+    let seed: [u8; 32] = der
         .strip_prefix(&ED25519_PKCS8_PREFIX[..])
-        .filter(|seed| seed.len() == 32)
+        .and_then(|seed| seed.try_into().ok())
         .ok_or_else(|| key_error("neither an RSA nor an Ed25519 private key"))?;
-    let key = DkimSigningKey::new(&STANDARD.encode(seed), DkimSigningAlgorithm::Ed25519)
-        .map_err(|e| key_error(e.to_string()))?;
-    Ok((key, "ed25519-sha256"))
+    Ok(Key::Ed25519(ed25519_dalek::SigningKey::from_bytes(&seed)))
 }
 
 /// The DER inside a PEM's first block.
@@ -220,6 +325,17 @@ fn pem_body(pem: &str) -> Result<Vec<u8>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn canonical_forms_are_relaxed() {
+        assert_eq!(
+            relaxed_field("SubJect :  A \r\n\t folded   line  \r\n"),
+            "subject:A folded line"
+        );
+        assert_eq!(relaxed_body(b"a  b \t\r\n\r\n\r\n"), b"a b\r\n");
+        assert_eq!(relaxed_body(b"\r\n\r\n"), b"");
+        assert_eq!(relaxed_body(b" x"), b" x\r\n");
+    }
 
     #[test]
     fn keys_that_are_not_usable_name_the_key() {

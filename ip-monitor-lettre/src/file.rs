@@ -120,7 +120,7 @@ impl Notifier for FileNotifier {
         create_private_dir(&self.dir).await?;
         let path = self.dir.join(Self::file_name(notice, recipient));
         permit.check()?;
-        write_atomically(&path, &message.formatted()).await?;
+        write_atomically(&path, &self.template.bytes(&message)).await?;
         Ok(Sent::direct())
     }
 }

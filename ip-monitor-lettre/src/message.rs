@@ -277,11 +277,17 @@ a.button:hover, a.button:focus {{ background-color:#1558b0; }}
         if let Some(reply_to) = &self.reply_to {
             builder = builder.reply_to(reply_to.clone());
         }
-        let mut message = builder.multipart(body).map_err(Error::Message)?;
-        if let Some(key) = &self.dkim {
-            key.sign(&mut message);
+        builder.multipart(body).map_err(Error::Message)
+    }
+
+    /// `message` as sent: lettre's formatting, with a `DKIM-Signature` first when the
+    /// template has a [`DkimKey`].
+    pub fn bytes(&self, message: &Message) -> Vec<u8> {
+        let formatted = message.formatted();
+        match &self.dkim {
+            Some(key) => key.sign(&formatted),
+            None => formatted,
         }
-        Ok(message)
     }
 }
 
@@ -416,7 +422,7 @@ mod tests {
             .unwrap();
             let name = "Zoë Ångström-Łukasiewicz <the \"long\" name> = ".repeat(4);
             let recipient = Recipient::new("zoe@example.com", Some(name.as_str())).unwrap();
-            let raw = template.build(&notice, &recipient).unwrap().formatted();
+            let raw = template.bytes(&template.build(&notice, &recipient).unwrap());
             let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
             let html = message.body_html(0).unwrap();
             let cid = MessageTemplate::content_id(&notice);
@@ -450,7 +456,7 @@ mod tests {
         )
         .unwrap();
         let recipient = Recipient::new("li@example.com", Some("李雷")).unwrap();
-        let raw = template.build(&notice, &recipient).unwrap().formatted();
+        let raw = template.bytes(&template.build(&notice, &recipient).unwrap());
         let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
         assert_eq!(message.subject(), Some("[测试] 服务器地址已变更"));
         let html = message.body_html(0).unwrap();

@@ -52,7 +52,7 @@ pub async fn preview(
         png: dir.join("qr.png"),
     };
     let message = template.build(notice, recipient)?;
-    write_atomically(&files.eml, &message.formatted()).await?;
+    write_atomically(&files.eml, &template.bytes(&message)).await?;
     write_atomically(
         &files.html,
         template

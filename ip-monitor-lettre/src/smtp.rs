@@ -348,7 +348,7 @@ impl Notifier for SmtpNotifier {
         permit.check()?;
         let shared = self.shared_parts(notice)?;
         let message = self.template.build_with(notice, recipient, &shared)?;
-        let formatted = message.formatted();
+        let formatted = self.template.bytes(&message);
         let throttled_since = tokio::time::Instant::now();
         let mut last: Option<SendError> = None;
         loop {

@@ -93,6 +93,30 @@ fn errors_name_the_key() {
             "smtp.password_env",
         ),
         ("[email]\nfrom = \"not a mailbox\"", "email.from"),
+        (
+            "[smtp]\nhost = \"h\"\nfrom = \"a@example.com\"\ndkim_key_file = \"/nonexistent/dkim.pem\"\ndkim_selector = \"mail\"",
+            "smtp.dkim_key_file",
+        ),
+        (
+            "[smtp]\nhost = \"h\"\nfrom = \"a@example.com\"\ndkim_key_file = \"/etc/hostname\"\ndkim_selector = \"mail\"",
+            "smtp.dkim_key_file",
+        ),
+        (
+            "[smtp]\nhost = \"h\"\ndkim_key_file = \"/etc/hostname\"",
+            "smtp.dkim_selector",
+        ),
+        (
+            "[smtp]\nhost = \"h\"\ndkim_selector = \"mail\"",
+            "smtp.dkim_key_file",
+        ),
+        (
+            "[smtp]\nhost = \"h\"\nquota_retry = \"0s\"",
+            "smtp.quota_retry",
+        ),
+        (
+            "[smtp]\nhost = \"h\"\n[[smtp.fallback]]\nhost = \"b\"\ndkim_selector = \"mail\"",
+            "smtp.fallback[0].dkim_selector",
+        ),
         ("service_url = \"ftp://{ip}/\"", "service_url"),
     ];
     for (text, key) in cases {
