@@ -78,6 +78,9 @@ struct State {
     streak: Option<(Instant, u32)>,
     /// The streak a rate refusal ended: the first acceptance after it measures the rate.
     ended: Option<(Instant, u32)>,
+    /// Counts the holds begun: a send admitted before the current hold began answers for
+    /// the streak before it, and neither ends nor extends the hold.
+    epoch: u64,
 }
 
 /// What an admitted send turned into.
@@ -95,27 +98,28 @@ pub(crate) enum Outcome {
 #[derive(Debug)]
 pub(crate) struct Ticket<'a> {
     pacer: &'a Pacer,
+    epoch: u64,
     done: bool,
 }
 
 impl Ticket<'_> {
     pub(crate) fn finish(mut self, outcome: Outcome) {
         self.done = true;
-        self.pacer.finish(outcome);
+        self.pacer.finish(outcome, self.epoch);
     }
 }
 
 impl Drop for Ticket<'_> {
     fn drop(&mut self) {
         if !self.done {
-            self.pacer.finish(Outcome::Other);
+            self.pacer.finish(Outcome::Other, self.epoch);
         }
     }
 }
 
 /// What a send waiting for admission does next.
 enum Decision {
-    Go,
+    Go(u64),
     WaitUntil(Instant),
     WaitForChange,
     /// Held beyond the horizon: defer for this long.
@@ -143,6 +147,7 @@ impl Pacer {
                 refusals: 0,
                 streak: None,
                 ended: None,
+                epoch: 0,
             }),
             changed: Notify::new(),
         }
@@ -163,9 +168,10 @@ impl Pacer {
             let changed = self.changed.notified();
             let decision = self.decide(Instant::now());
             match decision {
-                Decision::Go => {
+                Decision::Go(epoch) => {
                     return Ok(Ticket {
                         pacer: self,
+                        epoch,
                         done: false,
                     });
                 }
@@ -210,7 +216,7 @@ impl Pacer {
         }
         s.probing = probe;
         s.out += 1;
-        Decision::Go
+        Decision::Go(s.epoch)
     }
 
     /// The rate in force: the learnt one within the fixed cap.
@@ -222,12 +228,21 @@ impl Pacer {
         }
     }
 
-    fn finish(&self, outcome: Outcome) {
+    fn finish(&self, outcome: Outcome, epoch: u64) {
         let now = Instant::now();
         {
             let mut s = self.state();
             s.out = s.out.saturating_sub(1);
             let others = s.out;
+            if epoch != s.epoch {
+                // Admitted before the current hold began: an answer for the streak before it.
+                if let (Outcome::Accepted, Some((_, n))) = (outcome, &mut s.ended) {
+                    *n += 1;
+                }
+                drop(s);
+                self.changed.notify_waiters();
+                return;
+            }
             match outcome {
                 Outcome::Accepted => s.accepted(now, self.limits.sessions),
                 Outcome::Throttled(Throttle::Sessions) => {
@@ -237,7 +252,7 @@ impl Pacer {
                     s.accepted_since_step = 0;
                     if others == 0 {
                         // Not even one session: wait before knocking again.
-                        s.refused_rate(now);
+                        s.hold(now);
                     }
                     tracing::info!(
                         sessions = s.sessions,
@@ -252,6 +267,9 @@ impl Pacer {
                     );
                 }
                 Outcome::Throttled(Throttle::Quota) => {
+                    if !s.probing {
+                        s.epoch += 1;
+                    }
                     s.probing = false;
                     s.hold_until = Some(now + self.limits.quota_retry);
                     tracing::warn!(
@@ -304,19 +322,25 @@ impl State {
     }
 
     /// A refusal for the rate: slow down, and hold the route until one probe gets through.
+    /// The first refusal of a hold ends the streak, whose length the probe that gets
+    /// through turns into the rate; a refused probe holds on.
     fn refused_rate(&mut self, now: Instant) {
-        let first = !self.probing && self.hold_until.is_none_or(|t| t <= now);
-        self.probing = false;
-        if first || self.refusals == 0 {
-            // The first refusal of a hold: the streak it ends measures the rate later.
-            if let Some((start, n)) = self.streak.take() {
-                let observed = f64::from(n) / now.duration_since(start).as_secs_f64().max(1.0);
-                self.rate = Some(self.rate.unwrap_or(observed).min(observed) * DECREASE);
-                self.ended = Some((start, n));
-            } else if let Some(rate) = &mut self.rate {
+        if !self.probing {
+            self.ended = self.streak.take();
+            if let Some(rate) = &mut self.rate {
                 *rate = (*rate * DECREASE).max(SLOWEST);
             }
         }
+        self.hold(now);
+    }
+
+    /// Hold the route: a new hold (the sends out now answer for the time before it), or a
+    /// refused probe's longer one.
+    fn hold(&mut self, now: Instant) {
+        if !self.probing {
+            self.epoch += 1;
+        }
+        self.probing = false;
         self.refusals += 1;
         self.hold_until = Some(now + hold(self.refusals));
         self.next_start = self.next_start.max(now);
@@ -410,6 +434,28 @@ mod tests {
         assert!((5.0..7.0).contains(&rate), "{rate}");
         assert!(took < Duration::from_secs(56), "{took:?}: ideal 50 s");
         assert!(refused < 20, "{refused} refused");
+    }
+
+    /// Two sessions out; one is refused for the rate, then the other, admitted before the
+    /// hold, is accepted: that answer is the old streak's, and neither ends the hold nor
+    /// measures a rate from one message.
+    #[tokio::test(start_paused = true)]
+    async fn a_send_admitted_before_the_hold_does_not_end_it() {
+        let p = pacer(2);
+        for _ in 0..10 {
+            p.admit().await.unwrap().finish(Outcome::Accepted);
+        }
+        let (a, b) = (p.admit().await.unwrap(), p.admit().await.unwrap());
+        a.finish(Outcome::Throttled(Throttle::Rate));
+        b.finish(Outcome::Accepted);
+        let s = p.state();
+        assert!(s.hold_until.is_some(), "still held");
+        assert_eq!(s.rate, None, "no rate from a late answer");
+        assert_eq!(
+            s.ended.map(|(_, n)| n),
+            Some(11),
+            "counted in the streak it ended"
+        );
     }
 
     #[tokio::test(start_paused = true)]
