@@ -14,7 +14,6 @@
 //! binary). PostgreSQL rows are skipped when `IP_MONITOR_TEST_PG_URL` /
 //! `IP_MONITOR_BENCH_PG_DURABLE_URL` are not set; `IP_MONITOR_BIN` names the binary.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -24,17 +23,9 @@ use ip_monitor_lettre::{MessageTemplate, SmtpNotifier, Tls};
 
 const PARALLELISM: usize = 8;
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_sink(port: u16) -> Child {
     let mut cmd = Command::new("smtp-sink");
-    if is_root() {
+    if ip_monitor_testkit::is_root() {
         cmd.args(["-u", "nobody"]);
     }
     let mut child = cmd
@@ -53,14 +44,6 @@ fn start_sink(port: u16) -> Child {
     let _ = child.kill();
     let _ = child.wait();
     panic!("smtp-sink did not start");
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false)
 }
 
 fn template() -> MessageTemplate {
@@ -94,39 +77,6 @@ impl Store {
             Store::Diesel(name, _) => name,
         }
     }
-}
-
-/// A fresh database for one run: a new SQLite file, or a new database on a PostgreSQL server.
-fn fresh(kind: &str, base: &str, dir: &std::path::Path) -> String {
-    if kind == "sqlite" {
-        return format!(
-            "sqlite://{}",
-            dir.join(format!("{:016x}.db", fastrand::u64(..))).display()
-        );
-    }
-    let name = format!("ip_monitor_bench_{:016x}", fastrand::u64(..));
-    ip_monitor_testkit::sql::exec(base, &format!("CREATE DATABASE {name}"));
-    let server = base.rsplit_once('/').map_or(base, |(b, _)| b);
-    format!("{server}/{name}")
-}
-
-/// The application's staff table with `n` active rows.
-fn staff_table(url: &str, n: usize) {
-    let mut sql = String::from(
-        "CREATE TABLE staff (email TEXT, name TEXT, is_delete BOOLEAN NOT NULL DEFAULT false, \
-         is_lock BOOLEAN NOT NULL DEFAULT false);",
-    );
-    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
-        let rows: Vec<String> = chunk
-            .iter()
-            .map(|i| format!("('staff{i}@example.com', 'Staff Member {i}')"))
-            .collect();
-        sql.push_str(&format!(
-            "INSERT INTO staff (email, name) VALUES {};",
-            rows.join(",")
-        ));
-    }
-    ip_monitor_testkit::sql::exec(url, &sql);
 }
 
 /// `ip-monitor test --force` to `n` staff, as a user runs it: wall time of the process.
@@ -209,7 +159,7 @@ async fn monitor_fanout(
     let store: Arc<dyn StateStore> = match store_kind {
         Store::Memory => Arc::new(MemoryStore::new()),
         Store::Diesel(kind, base) => Arc::new(
-            ip_monitor_diesel::DieselStore::connect(&fresh(kind, base, dir))
+            ip_monitor_diesel::DieselStore::connect(&ip_monitor_benches::fresh(kind, base, dir))
                 .await
                 .unwrap(),
         ),
@@ -281,7 +231,7 @@ async fn main() {
     if std::env::args().any(|a| a == "--list") {
         return;
     }
-    let port = free_port();
+    let port = ip_monitor_testkit::free_port();
     let mut sink = start_sink(port);
     let size = message_size();
     let dir = tempfile::tempdir().unwrap();
@@ -308,8 +258,8 @@ async fn main() {
             for n in [2_000, 10_000] {
                 let (mut ours, mut theirs, mut seed) = (Vec::new(), Vec::new(), Vec::new());
                 for _ in 0..3 {
-                    let url = fresh(kind, base, dir.path());
-                    staff_table(&url, n);
+                    let url = ip_monitor_benches::fresh(kind, base, dir.path());
+                    ip_monitor_benches::staff_table(&url, n);
                     ours.push(n as f64 / binary_fanout(&bin, dir.path(), &url, port).as_secs_f64());
                     theirs.push(n as f64 / smtp_source(port, n, size).as_secs_f64());
                     seed.push(seed_baseline(port, n.min(2_000), size));

@@ -14,14 +14,6 @@ use ip_monitor_testkit::{Behavior, HttpServer};
 
 const STAFF: usize = 300;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Kill(Child);
 
 impl Drop for Kill {
@@ -47,33 +39,6 @@ fn sink(port: u16) -> Kill {
         std::thread::sleep(Duration::from_millis(20));
     }
     Kill(child)
-}
-
-fn fresh(kind: &str, base: &str, dir: &Path) -> String {
-    if kind == "sqlite" {
-        return format!(
-            "sqlite://{}",
-            dir.join(format!("{:016x}.db", fastrand::u64(..))).display()
-        );
-    }
-    let name = format!("ip_monitor_bench_{:016x}", fastrand::u64(..));
-    ip_monitor_testkit::sql::exec(base, &format!("CREATE DATABASE {name}"));
-    let server = base.rsplit_once('/').map_or(base, |(b, _)| b);
-    format!("{server}/{name}")
-}
-
-fn staff_table(url: &str) {
-    let rows: Vec<String> = (0..STAFF)
-        .map(|i| format!("('staff{i}@example.com', 'Staff Member {i}')"))
-        .collect();
-    ip_monitor_testkit::sql::exec(
-        url,
-        &format!(
-            "CREATE TABLE staff (email TEXT, name TEXT, is_delete BOOLEAN NOT NULL DEFAULT false, \
-             is_lock BOOLEAN NOT NULL DEFAULT false); INSERT INTO staff (email, name) VALUES {};",
-            rows.join(",")
-        ),
-    );
 }
 
 fn count(url: &str, sql: &str) -> i64 {
@@ -158,7 +123,7 @@ async fn main() {
         concat!(env!("CARGO_MANIFEST_DIR"), "/../target/release/ip-monitor").to_owned()
     });
     assert!(Path::new(&bin).is_file(), "no release binary at {bin}");
-    let sink_port = free_port();
+    let sink_port = ip_monitor_testkit::free_port();
     let _sink = sink(sink_port);
     let dir = tempfile::tempdir().unwrap();
     let mut stores = vec![("sqlite file (WAL)", "sqlite", String::new())];
@@ -177,8 +142,8 @@ async fn main() {
     );
     for (label, kind, base) in &stores {
         for i in 1..=3 {
-            let url = fresh(kind, base, dir.path());
-            staff_table(&url);
+            let url = ip_monitor_benches::fresh(kind, base, dir.path());
+            ip_monitor_benches::staff_table(&url, STAFF);
             let (wall, recorded, refused) = run(&bin, dir.path(), &url, sink_port).await;
             println!("{label:>20} {i:>4} {wall:>22.1} {recorded:>22.1} {refused:>8}");
             assert!(wall <= bound, "{wall:.1} s is over the target {bound:.1} s");

@@ -74,7 +74,7 @@ pub(crate) fn classify(at_setup: bool, reply: &Reply) -> Option<Throttle> {
 }
 
 /// The enhanced status code (RFC 3463) `class.subject.detail` in a reply's text.
-fn enhanced(text: &str) -> Option<(u8, u16, u16)> {
+pub(crate) fn enhanced(text: &str) -> Option<(u8, u16, u16)> {
     text.split(|c: char| c.is_whitespace() || c == ':' || c == ',')
         .find_map(|word| {
             let mut parts = word.split('.');

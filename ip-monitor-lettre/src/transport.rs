@@ -133,25 +133,10 @@ fn about_the_mailbox(reply: &crate::session::Reply) -> bool {
         return false;
     }
     let text = reply.to_string().to_ascii_lowercase();
-    if let Some(subject) = enhanced_subject(&text) {
+    if let Some((5, subject, _)) = throttle::enhanced(&text) {
         return matches!(subject, 1 | 2 | 6);
     }
     matches!(reply.code, 550 | 551 | 553) && !text.contains("relay") && !text.contains("auth")
-}
-
-/// The subject digit of an enhanced status code `5.S.D` in a reply's text.
-fn enhanced_subject(text: &str) -> Option<u8> {
-    text.split(|c: char| c.is_whitespace() || c == ':' || c == ',')
-        .find_map(|word| {
-            let mut parts = word.split('.');
-            let (class, subject, detail) = (parts.next()?, parts.next()?, parts.next()?);
-            (parts.next().is_none()
-                && class == "5"
-                && detail.len() <= 3
-                && detail.chars().all(|c| c.is_ascii_digit()))
-            .then(|| subject.parse().ok())
-            .flatten()
-        })
 }
 
 pub(crate) struct Pool {

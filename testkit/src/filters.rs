@@ -104,13 +104,6 @@ const NETWORK_MODULES: &[&str] = &[
     "url_reputation",
 ];
 
-fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())
-}
-
 impl Rspamd {
     /// Why rspamd cannot run here, if it cannot.
     pub fn unavailable() -> Option<String> {
@@ -135,7 +128,7 @@ impl Rspamd {
             std::env::temp_dir().join(format!("ip-monitor-rspamd-{:016x}", fastrand::u64(..)));
         let local = dir.join("local.d");
         std::fs::create_dir_all(&local).map_err(|e| e.to_string())?;
-        let port = free_port()?;
+        let port = crate::free_port();
         let write = |name: &str, text: String| {
             std::fs::write(local.join(name), text).map_err(|e| e.to_string())
         };
@@ -147,14 +140,14 @@ impl Rspamd {
             "worker-controller.inc",
             format!(
                 "bind_socket = \"127.0.0.1:{}\";\ncount = 1;\n",
-                free_port()?
+                crate::free_port()
             ),
         )?;
         write(
             "worker-proxy.inc",
             format!(
                 "bind_socket = \"127.0.0.1:{}\";\ncount = 1;\n",
-                free_port()?
+                crate::free_port()
             ),
         )?;
         write(
@@ -173,13 +166,9 @@ impl Rspamd {
         for module in NETWORK_MODULES {
             write(&format!("{module}.conf"), "enabled = false;\n".to_owned())?;
         }
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
         let mut cmd = Command::new("rspamd");
         cmd.arg("-f").args(["-c", "/etc/rspamd/rspamd.conf"]);
-        if root {
+        if crate::is_root() {
             let _ = Command::new("chown")
                 .args(["-R", "_rspamd"])
                 .arg(&dir)

@@ -316,6 +316,22 @@ pub async fn refused_port() -> u16 {
     port
 }
 
+/// A free TCP port on 127.0.0.1 (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port on 127.0.0.1")
+        .port()
+}
+
+/// Whether this process runs as root (Postfix's master and rspamd's user switch need it).
+pub fn is_root() -> bool {
+    std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.trim_ascii() == b"0")
+}
+
 /// A DNS server on loopback UDP that answers every question with `answer(query)`.
 pub mod dns;
 

@@ -57,11 +57,7 @@ pub fn unavailable() -> Option<String> {
     if !Path::new(POSTFIX).exists() {
         return Some("Postfix is not installed (Debian package postfix)".to_owned());
     }
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    (!root).then(|| "Postfix's master must be started as root".to_owned())
+    (!crate::is_root()).then(|| "Postfix's master must be started as root".to_owned())
 }
 
 impl ThrottlingRelay {
@@ -76,10 +72,7 @@ impl ThrottlingRelay {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| e.to_string())?;
         }
         run(Command::new("chown").arg("postfix").arg(dir.join("data")))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map_err(|e| e.to_string())?
-            .port();
+        let port = crate::free_port();
         let d = dir.display();
         let main = format!(
             "compatibility_level = 3.6\n\
