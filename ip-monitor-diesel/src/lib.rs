@@ -13,4 +13,4 @@ mod store;
 
 pub use error::Error;
 pub use recipients::{DEFAULT_QUERY, DieselRecipients};
-pub use store::{DieselStore, DieselStoreBuilder};
+pub use store::{DieselStore, DieselStoreBuilder, redact};

@@ -72,23 +72,53 @@ impl fmt::Debug for DieselStore {
     }
 }
 
-/// The URL with any password replaced by `***`: in the userinfo and in a `password` query
-/// parameter.
-pub(crate) fn redact(url: &str) -> String {
-    let (url, query) = match url.split_once('?') {
+/// The URL with any password replaced by `***`: in the userinfo, found as libpq finds it
+/// (up to the first `@` before any `/`, so that a password may hold `?` or `#`), and in a
+/// `password` or `sslpassword` query parameter.
+///
+/// ```
+/// use ip_monitor_diesel::redact;
+/// assert_eq!(redact("postgres://app:pa?ss@db/app"), "postgres://app:***@db/app");
+/// assert_eq!(
+///     redact("postgres://db/app?user=app&sslpassword=k3y"),
+///     "postgres://db/app?user=app&sslpassword=***"
+/// );
+/// ```
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let slash = rest.find('/').unwrap_or(rest.len());
+    let (userinfo, rest) = match rest[..slash].find('@') {
+        Some(at) => {
+            let userinfo = &rest[..at];
+            let masked = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***@"),
+                None => format!("{userinfo}@"),
+            };
+            (masked, &rest[at + 1..])
+        }
+        None => (String::new(), rest),
+    };
+    let query = match rest.split_once('?') {
         Some((base, query)) => {
             let masked: Vec<String> = query
                 .split('&')
                 .map(|pair| match pair.split_once('=') {
-                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    Some((k, _))
+                        if k.eq_ignore_ascii_case("password")
+                            || k.eq_ignore_ascii_case("sslpassword") =>
+                    {
+                        format!("{k}=***")
+                    }
                     _ => pair.to_owned(),
                 })
                 .collect();
-            (base, format!("?{}", masked.join("&")))
+            format!("{base}?{}", masked.join("&"))
         }
-        None => (url, String::new()),
+        None => rest.to_owned(),
     };
-    redact_userinfo(url) + &query
+    format!("{scheme}://{userinfo}{query}")
 }
 
 /// Query parameters and environment variables that say how libpq should use TLS: when any
@@ -161,25 +191,6 @@ fn is_loopback_host(host_port: &str) -> bool {
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
-}
-
-fn redact_userinfo(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split(':').next().unwrap_or("");
-            let masked = if userinfo.contains(':') {
-                format!("{user}:***")
-            } else {
-                user.to_owned()
-            };
-            format!("{scheme}://{masked}@{host}{tail}")
-        }
-        None => url.to_owned(),
-    }
 }
 
 /// Builder for [`DieselStore`].
@@ -605,6 +616,25 @@ mod tests {
             redact("postgres://db/app?user=app&password=s3cret&sslmode=require"),
             "postgres://db/app?user=app&password=***&sslmode=require"
         );
+    }
+
+    #[test]
+    fn passwords_holding_a_question_mark_or_in_sslpassword_are_redacted() {
+        // libpq ends the userinfo at the first `@` before any `/`: `?` may be in it.
+        assert_eq!(
+            redact("postgres://app:pa?ss@db/app"),
+            "postgres://app:***@db/app"
+        );
+        assert_eq!(
+            redact("postgresql://app:s3c?r=et@db:5432/app?sslmode=require"),
+            "postgresql://app:***@db:5432/app?sslmode=require"
+        );
+        assert_eq!(redact("postgres://app:pa#ss@db"), "postgres://app:***@db");
+        assert_eq!(
+            redact("postgres://db/app?sslpassword=k3y&PASSWORD=s3cret"),
+            "postgres://db/app?sslpassword=***&PASSWORD=***"
+        );
+        assert_eq!(redact("postgres://db?user=a@b"), "postgres://db?user=a@b");
     }
 
     #[cfg(feature = "postgres")]

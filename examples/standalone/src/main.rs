@@ -188,6 +188,9 @@ fn init_logging(cli: &Cli, settings: &Settings) -> Result<(), Failure> {
 }
 
 async fn dispatch(cli: Cli, settings: Settings) -> Outcome {
+    for warning in &settings.warnings {
+        tracing::warn!("{warning}");
+    }
     if !settings.from_file {
         tracing::warn!(
             "no configuration file: built-in defaults (SQLite ./ip-monitor.db, public sources, messages into ./outbox, no recipients)"

@@ -22,6 +22,11 @@ pub(super) struct ChannelConfig {
 }
 
 impl ChannelConfig {
+    /// Whether the bot's URL, a secret, is written in the configuration (`url`).
+    pub(super) fn url_inline(&self) -> bool {
+        self.url.is_some()
+    }
+
     /// The channel's name and notifier, in the words of `template`; entry `i` of the list,
     /// whose name must not be one of `taken`.
     pub(super) fn build(

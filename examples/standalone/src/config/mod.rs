@@ -89,8 +89,7 @@ struct FileConfig {
     dns: Vec<DnsConfig>,
 }
 
-/// Everything the commands need, validated.
-#[derive(Debug)]
+/// Everything the commands need, validated. Its `Debug` masks every secret.
 pub struct Settings {
     /// Where the settings came from.
     pub origin: String,
@@ -118,6 +117,34 @@ pub struct Settings {
     pub channels: Vec<(String, ip_monitor_core::chat::ChatNotifier)>,
     /// The DNS records kept on the address (`[[dns]]`), each updated once per change.
     pub dns: Vec<DnsSetting>,
+    /// The keys whose secret is written in the configuration itself (a database URL with
+    /// its password, a chat's `url`).
+    pub inline_secrets: Vec<String>,
+    /// What to warn of once at start: a configuration holding a secret that others may
+    /// read.
+    pub warnings: Vec<String>,
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("origin", &self.origin)
+            .field("from_file", &self.from_file)
+            .field("monitor", &self.monitor)
+            .field("url_template", &self.url_template)
+            .field("sources", &self.sources)
+            .field("store_url", &ip_monitor_diesel::redact(&self.store_url))
+            .field("recipients", &self.recipients)
+            .field("notifier", &self.notifier)
+            .field("template", &self.template)
+            .field("log", &self.log)
+            .field("server", &self.server)
+            .field("channels", &self.channels)
+            .field("dns", &self.dns)
+            .field("inline_secrets", &self.inline_secrets)
+            .field("warnings", &self.warnings)
+            .finish()
+    }
 }
 
 /// The top-level keys of the file that are not the monitor's.
@@ -161,7 +188,15 @@ impl Settings {
             },
         };
         match text {
-            Some(t) => Settings::parse(&origin, &t),
+            Some(t) => {
+                let mut settings = Settings::parse(&origin, &t)?;
+                if let Some(path) = path.or(Some(Path::new(DEFAULT_PATH))) {
+                    settings
+                        .warnings
+                        .extend(readable_by_others(path, &settings));
+                }
+                Ok(settings)
+            }
             None => Settings::from_file(
                 origin,
                 false,
@@ -189,11 +224,28 @@ impl Settings {
             message: e.message,
         };
         let sources = f.sources.unwrap_or_default().build().map_err(in_file)?;
-        let store_url = f
-            .store
-            .and_then(|s| s.url)
-            .unwrap_or_else(|| "sqlite://ip-monitor.db".to_owned());
-        let recipients = RecipientsSetting::build(f.recipients, from_file);
+        let mut inline_secrets = Vec::new();
+        let store_url = match f.store.map(StoreConfig::url).transpose().map_err(in_file)? {
+            Some(Some((url, inline))) => {
+                if inline {
+                    inline_secrets.push("store.url".to_owned());
+                }
+                url
+            }
+            _ => "sqlite://ip-monitor.db".to_owned(),
+        };
+        let (recipients, inline) =
+            RecipientsSetting::build(f.recipients, from_file).map_err(in_file)?;
+        if inline {
+            inline_secrets.push("recipients.database_url".to_owned());
+        }
+        inline_secrets.extend(
+            f.channels
+                .iter()
+                .enumerate()
+                .filter(|(_, c)| c.url_inline())
+                .map(|(i, _)| format!("channels[{i}].url")),
+        );
         let template = f
             .email
             .unwrap_or_default()
@@ -225,6 +277,8 @@ impl Settings {
             template,
             log,
             server,
+            inline_secrets,
+            warnings: Vec::new(),
         })
     }
 
@@ -236,6 +290,25 @@ impl Settings {
             message: message.into(),
         }
     }
+}
+
+/// The warning for a configuration file at `path` that holds a secret and that users other
+/// than its owner and group may read.
+fn readable_by_others(path: &Path, settings: &Settings) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    if settings.inline_secrets.is_empty() {
+        return None;
+    }
+    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
+    (mode & 0o007 != 0).then(|| {
+        format!(
+            "{} holds a secret ({}) and is readable by every user (mode {mode:04o}): \
+             chmod 0640 it, or move the secret to an environment variable or a file \
+             (url_env, url_file)",
+            path.display(),
+            settings.inline_secrets.join(", ")
+        )
+    })
 }
 
 /// The channels and the DNS records, each name once.

@@ -205,3 +205,107 @@ mod email_words {
         );
     }
 }
+
+#[test]
+fn debug_output_masks_every_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("smtp-password");
+    std::fs::write(&password, "smtp-s3cret-word").unwrap();
+    let s = load(&format!(
+        r#"
+        [store]
+        url = "postgres://app:pa?ss-w0rd@127.0.0.1/app?sslpassword=k3y-w0rd"
+        [recipients]
+        database_url = "postgres://hr:hr-pa55@127.0.0.1/hr?password=hr-again"
+        [smtp]
+        host = "127.0.0.1"
+        username = "mailer"
+        password_file = "{}"
+        [[channels]]
+        kind = "dingtalk"
+        url = "https://oapi.dingtalk.com/robot/send?access_token=b0t-t0ken"
+        "#,
+        password.display()
+    ))
+    .unwrap();
+    let shown = format!("{s:?}");
+    for secret in [
+        "pa?ss-w0rd",
+        "k3y-w0rd",
+        "hr-pa55",
+        "hr-again",
+        "smtp-s3cret-word",
+        "b0t-t0ken",
+    ] {
+        assert!(!shown.contains(secret), "{secret} shown in {shown}");
+    }
+    assert!(shown.contains("127.0.0.1"), "the rest is shown: {shown}");
+}
+
+#[test]
+fn database_urls_come_from_the_environment_or_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("store-url");
+    std::fs::write(&file, "postgres://app:f1le@127.0.0.1/app\n").unwrap();
+    let s = load(&format!(
+        "[store]\nurl_file = \"{}\"\n[recipients]\ndatabase_url_file = \"{}\"",
+        file.display(),
+        file.display()
+    ))
+    .unwrap();
+    assert_eq!(s.store_url, "postgres://app:f1le@127.0.0.1/app");
+    assert!(matches!(
+        &s.recipients,
+        RecipientsSetting::Query { database_url: Some(u), .. } if u == "postgres://app:f1le@127.0.0.1/app"
+    ));
+    assert!(s.inline_secrets.is_empty());
+    // PATH is set wherever tests run: any variable will do.
+    let s = load("[store]\nurl_env = \"PATH\"").unwrap();
+    assert_eq!(s.store_url, std::env::var("PATH").unwrap().trim());
+    let cases = [
+        (
+            "[store]\nurl = \"sqlite://a.db\"\nurl_env = \"PATH\"".to_owned(),
+            "store.url",
+        ),
+        (
+            "[store]\nurl_env = \"IP_MONITOR_NO_SUCH_VARIABLE\"".to_owned(),
+            "store.url_env",
+        ),
+        (
+            format!("[store]\nurl_file = \"{}/missing\"", dir.path().display()),
+            "store.url_file",
+        ),
+        (
+            "[recipients]\ndatabase_url_env = \"IP_MONITOR_NO_SUCH_VARIABLE\"".to_owned(),
+            "recipients.database_url_env",
+        ),
+    ];
+    for (text, key) in cases {
+        let e = load(&text).err().unwrap_or_else(|| panic!("{text} loads"));
+        assert_eq!(e.key.as_deref(), Some(key), "{e}");
+    }
+}
+
+#[test]
+fn a_secret_in_a_file_others_can_read_is_warned_of() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ip-monitor.toml");
+    std::fs::write(
+        &path,
+        "[store]\nurl = \"postgres://app:s3cret@127.0.0.1/app\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let s = Settings::load(Some(&path)).unwrap();
+    assert_eq!(s.inline_secrets, ["store.url"]);
+    assert_eq!(s.warnings.len(), 1, "{:?}", s.warnings);
+    assert!(s.warnings[0].contains("store.url") && s.warnings[0].contains("0644"));
+    assert!(!s.warnings[0].contains("s3cret"));
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    assert!(Settings::load(Some(&path)).unwrap().warnings.is_empty());
+    // No secret in it: nothing to warn of.
+    std::fs::write(&path, "[store]\nurl = \"sqlite://a.db\"\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(Settings::load(Some(&path)).unwrap().warnings.is_empty());
+}
