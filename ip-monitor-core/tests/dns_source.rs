@@ -151,6 +151,62 @@ async fn errors_garbage_and_private_answers_are_rejected() {
     assert!(matches!(*err, SourceError::Timeout(_)), "{err:?}");
 }
 
+/// An answer is taken only for the question asked, from a record of that name and class
+/// (RFC 5452): a reply to another question is a stray, and records of another owner name or
+/// class are not the address.
+#[tokio::test]
+async fn answers_to_another_question_name_or_class_are_not_taken() {
+    use hickory_proto::op::{OpCode, Query};
+    use hickory_proto::rr::Name;
+    let address = RData::A(A(Ipv4Addr::new(81, 2, 69, 160)));
+    let other = Name::from_ascii("attacker.example.").unwrap();
+
+    let question = DnsServer::start("127.0.0.1:0", {
+        let (address, other) = (address.clone(), other.clone());
+        move |_| {
+            let mut m = Message::response(0, OpCode::Query);
+            m.add_query(Query::query(other.clone(), RecordType::A));
+            m.add_answer(Record::from_rdata(other.clone(), 60, address.clone()));
+            Reply::OwnQuestion(m)
+        }
+    })
+    .await;
+    let err = ask(DnsIpSource::opendns().server_v4(question.addr), Family::V4)
+        .await
+        .unwrap_err();
+    assert!(matches!(*err, SourceError::Timeout(_)), "{err:?}");
+
+    let owner = DnsServer::start("127.0.0.1:0", {
+        let (address, other) = (address.clone(), other.clone());
+        move |_| {
+            let mut m = Message::response(0, OpCode::Query);
+            m.add_answer(Record::from_rdata(other.clone(), 60, address.clone()));
+            Reply::Message(m)
+        }
+    })
+    .await;
+    let err = ask(DnsIpSource::opendns().server_v4(owner.addr), Family::V4)
+        .await
+        .unwrap_err();
+    assert!(matches!(*err, SourceError::Dns(_)), "{err:?}");
+
+    let class = DnsServer::start("127.0.0.1:0", {
+        let address = address.clone();
+        move |q| {
+            let mut m = Message::response(0, OpCode::Query);
+            let mut record = Record::from_rdata(q.name().clone(), 60, address.clone());
+            record.dns_class = DNSClass::CH;
+            m.add_answer(record);
+            Reply::Message(m)
+        }
+    })
+    .await;
+    let err = ask(DnsIpSource::opendns().server_v4(class.addr), Family::V4)
+        .await
+        .unwrap_err();
+    assert!(matches!(*err, SourceError::Dns(_)), "{err:?}");
+}
+
 #[tokio::test]
 async fn a_v4_server_cannot_answer_v6() {
     let addr: SocketAddr = "127.0.0.1:53".parse().unwrap();

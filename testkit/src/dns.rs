@@ -10,6 +10,9 @@ use tokio::net::UdpSocket;
 pub enum Reply {
     /// This message, with the request's id and question.
     Message(Message),
+    /// This message with the request's id, its question section kept as it is (an
+    /// answer to some other question).
+    OwnQuestion(Message),
     /// These bytes as they are.
     Raw(Vec<u8>),
     /// No answer.
@@ -54,6 +57,12 @@ impl DnsServer {
                         m.metadata.message_type = MessageType::Response;
                         m.metadata.op_code = request.metadata.op_code;
                         m.queries = vec![query];
+                        m.to_vec().unwrap()
+                    }
+                    Reply::OwnQuestion(mut m) => {
+                        m.metadata.id = request.metadata.id;
+                        m.metadata.message_type = MessageType::Response;
+                        m.metadata.op_code = request.metadata.op_code;
                         m.to_vec().unwrap()
                     }
                     Reply::Raw(raw) => raw,

@@ -141,11 +141,11 @@ impl IpSource for DnsIpSource {
             return Err(SourceError::Unsupported { family });
         }
         let (name, rtype, class) = self.question(family);
-        let mut query = Query::query(name, rtype);
+        let mut query = Query::query(name.clone(), rtype);
         query.set_query_class(class);
         let mut request = Message::query();
         request.metadata.recursion_desired = self.query == DnsQuery::OpenDns;
-        request.add_query(query);
+        request.add_query(query.clone());
         let id = request.metadata.id;
         let bytes = request
             .to_vec()
@@ -158,13 +158,16 @@ impl IpSource for DnsIpSource {
         socket.connect(server).await.map_err(transport)?;
         socket.send(&bytes).await.map_err(transport)?;
         let mut buf = [0u8; 1232];
-        // Datagrams that are not the answer to this question are ignored; the monitor's
-        // per-source timeout bounds the wait.
+        // Datagrams that are not the answer to this question (its id, a response, the same
+        // question section: RFC 5452) are ignored; the monitor's per-source timeout bounds
+        // the wait.
         let response = loop {
             let n = socket.recv(&mut buf).await.map_err(transport)?;
             match Message::from_vec(&buf[..n]) {
                 Ok(m)
-                    if m.metadata.id == id && m.metadata.message_type == MessageType::Response =>
+                    if m.metadata.id == id
+                        && m.metadata.message_type == MessageType::Response
+                        && m.queries == [query.clone()] =>
                 {
                     break m;
                 }
@@ -183,7 +186,12 @@ impl IpSource for DnsIpSource {
             )));
         }
         let mut last_error = None;
-        for record in &response.answers {
+        // Only records of the name and class asked about can hold the address.
+        let asked = response
+            .answers
+            .iter()
+            .filter(|r| r.name == name && r.dns_class == class);
+        for record in asked {
             let found = match &record.data {
                 RData::A(a) if rtype == RecordType::A => Ok(IpAddr::V4(a.0)),
                 RData::AAAA(a) if rtype == RecordType::AAAA => Ok(IpAddr::V6(a.0)),

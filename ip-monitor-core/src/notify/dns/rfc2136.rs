@@ -5,9 +5,12 @@
 //!
 //! The update has no prerequisite, so it is idempotent: it deletes the name's A (or AAAA)
 //! set and adds the new address, in one message the server applies atomically. The reply's
-//! TSIG is verified, then the record is read back from the server. A reply that refuses the
-//! key or the update (`NOTAUTH`, `REFUSED`, `BADKEY`, `BADSIG`, `NOTZONE`) is a permanent
-//! failure; no answer in time or `SERVFAIL` is retried. Test notices do not touch DNS.
+//! TSIG is verified, then the record is read back from the server. A signed reply that
+//! refuses the update (`NOTAUTH`, `REFUSED`, `NOTZONE`) is a permanent failure. An unsigned
+//! one may be forged, so the update is sent again: the same unverified refusal three times
+//! (how a wrong key is answered: `BADKEY`/`BADSIG` cannot be signed) is permanent, anything
+//! else is retried later, as are no answer in time and `SERVFAIL`. Test notices do not touch
+//! DNS.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -25,6 +28,10 @@ use crate::error::InvalidSetting;
 use crate::notice::Notice;
 use crate::notify::{Notifier, NotifyError, SendPermit, Sent};
 use crate::recipients::Recipient;
+
+/// How many times an update is sent while its answers are unsigned or fail verification,
+/// before the same answer each time is taken as the server's word.
+const UNVERIFIED_TRIES: usize = 3;
 
 /// Keeps the A and/or AAAA set of one name on the current address.
 #[derive(Clone)]
@@ -176,47 +183,92 @@ impl Rfc2136Record {
     }
 
     /// Update the set of `address`'s type and read it back.
+    ///
+    /// Only a signed answer is acted on at once: anyone who can guess the id can forge an
+    /// unsigned one. An unverified answer is asked again, up to [`UNVERIFIED_TRIES`] times; the
+    /// same unverified refusal every time is what a wrong key or algorithm gets (a server
+    /// cannot sign `BADKEY`/`BADSIG`), so it is permanent; anything else is retried later.
     async fn apply(&self, address: IpAddr) -> Result<(), NotifyError> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        let (message, id) = self.update(address, now)?;
-        let answer = self.exchange(&message, id).await?;
-        let reply = Message::from_vec(&answer)
-            .map_err(|e| NotifyError::transient(format!("a malformed answer: {e}")))?;
-        let code = reply.metadata.response_code;
-        match code {
-            ResponseCode::NoError => {}
-            ResponseCode::ServFail => {
-                return Err(NotifyError::transient(format!(
-                    "{} answered SERVFAIL",
-                    self.server
-                )));
-            }
-            other => {
-                return Err(NotifyError::permanent(format!(
-                    "{} refused the update of {}: {other} ({})",
-                    self.server,
-                    self.name,
-                    u16::from(other)
-                )));
+        let mut seen: Option<(ResponseCode, String)> = None;
+        for _ in 0..UNVERIFIED_TRIES {
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let (message, id) = self.update(address, now)?;
+            let answer = self.exchange(&message, id).await?;
+            let reply = Message::from_vec(&answer)
+                .map_err(|e| NotifyError::transient(format!("a malformed answer: {e}")))?;
+            let code = reply.metadata.response_code;
+            let why = match self.verify(&answer, &message, now) {
+                Ok(()) => return self.signed(code, address).await,
+                Err(why) => why,
+            };
+            match &seen {
+                Some((first, _)) if *first != code => {
+                    return Err(NotifyError::transient(format!(
+                        "{} gave differing unverified answers ({first}, then {code})",
+                        self.server
+                    )));
+                }
+                _ => seen = Some((code, why)),
             }
         }
-        // The answer must carry the server's signature over it, with our key.
+        let (code, why) = seen.expect("at least one try");
+        if code == ResponseCode::ServFail {
+            return Err(NotifyError::transient(format!(
+                "{} answered SERVFAIL, unsigned",
+                self.server
+            )));
+        }
+        let what = if code == ResponseCode::NoError {
+            "accepted the update without a valid signature".to_string()
+        } else {
+            format!(
+                "refused the update of {}: {code} ({})",
+                self.name,
+                u16::from(code)
+            )
+        };
+        Err(NotifyError::permanent(format!(
+            "{} {what}, the same {UNVERIFIED_TRIES} times; the answer's TSIG: {why} \
+             (a wrong key, key name or algorithm is answered so)",
+            self.server
+        )))
+    }
+
+    /// Check that `answer` carries the server's signature over it, with our key, in time.
+    fn verify(&self, answer: &[u8], request: &Message, now: u64) -> Result<(), String> {
         let (_, _, window) = self
             .signer
             .verify_message_byte(
-                &answer,
-                message.signature().map(|s| s.data.mac.as_slice()),
+                answer,
+                request.signature().map(|s| s.data.mac.as_slice()),
                 true,
             )
-            .map_err(|e| NotifyError::permanent(format!("the answer's TSIG: {e}")))?;
+            .map_err(|e| e.to_string())?;
         if !window.contains(&now) {
-            return Err(NotifyError::permanent(format!(
-                "the answer's TSIG time is more than the fudge away from this host's clock ({now})"
-            )));
+            return Err(format!(
+                "its time is more than the fudge away from this host's clock ({now})"
+            ));
         }
-        self.read_back(address).await
+        Ok(())
+    }
+
+    /// Act on a signed answer's `code`: a refusal is the server's word, for good.
+    async fn signed(&self, code: ResponseCode, address: IpAddr) -> Result<(), NotifyError> {
+        match code {
+            ResponseCode::NoError => self.read_back(address).await,
+            ResponseCode::ServFail => Err(NotifyError::transient(format!(
+                "{} answered SERVFAIL",
+                self.server
+            ))),
+            other => Err(NotifyError::permanent(format!(
+                "{} refused the update of {}: {other} ({})",
+                self.server,
+                self.name,
+                u16::from(other)
+            ))),
+        }
     }
 
     /// Ask the server for the name's set and check it holds exactly `address`.
@@ -264,5 +316,73 @@ impl Notifier for Rfc2136Record {
         self.apply(notice.address).await?;
         tracing::info!(name = %self.name, address = %notice.address, server = %self.server, "DNS updated");
         Ok(Sent::direct())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA==";
+
+    /// A server on loopback that answers the first `refusals` updates with an unsigned
+    /// `REFUSED`, as an off-path forger who guessed the id would, and then stays silent.
+    async fn forger(refusals: usize) -> SocketAddr {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            for _ in 0..refusals {
+                let (n, from) = socket.recv_from(&mut buf).await.unwrap();
+                let request = Message::from_vec(&buf[..n]).unwrap();
+                let reply =
+                    Message::error_msg(request.metadata.id, OpCode::Update, ResponseCode::Refused);
+                socket
+                    .send_to(&reply.to_vec().unwrap(), from)
+                    .await
+                    .unwrap();
+            }
+            loop {
+                let _ = socket.recv_from(&mut buf).await;
+            }
+        });
+        addr
+    }
+
+    fn record(server: SocketAddr) -> Rfc2136Record {
+        Rfc2136Record::new(
+            server,
+            "example.com",
+            "www.example.com",
+            "k",
+            "hmac-sha256",
+            SECRET,
+        )
+        .unwrap()
+        .timeout(Duration::from_millis(300))
+    }
+
+    #[tokio::test]
+    async fn one_unsigned_refusal_is_retried_not_taken_for_good() {
+        let server = forger(1).await;
+        let err = record(server)
+            .apply("192.0.2.7".parse().unwrap())
+            .await
+            .unwrap_err();
+        assert!(err.is_transient(), "{err}");
+    }
+
+    #[tokio::test]
+    async fn the_same_unsigned_refusal_every_time_is_permanent() {
+        let server = forger(UNVERIFIED_TRIES).await;
+        let err = record(server)
+            .apply("192.0.2.7".parse().unwrap())
+            .await
+            .unwrap_err();
+        assert!(err.is_permanent(), "{err}");
+        assert!(
+            err.to_string().contains("REFUSED") || err.to_string().contains("Refused"),
+            "{err}"
+        );
     }
 }
