@@ -288,7 +288,17 @@ impl Platforms {
             &url,
             fail_first,
             |head, body, v, url| {
-                let expected: String = hmac_sha256(SECRET.as_bytes(), body)
+                // A receiver that rejects replays: the timestamp is signed with the body
+                // and must be within five minutes of its clock.
+                let Some(timestamp) = header(head, "x-ip-monitor-timestamp") else {
+                    return Err((401, "no timestamp".into()));
+                };
+                let sent: i64 = timestamp.parse().map_err(|_| (401, "timestamp".into()))?;
+                if now_secs().abs_diff(sent) > 300 {
+                    return Err((401, "stale timestamp".into()));
+                }
+                let signed = [timestamp.as_bytes(), b".", body].concat();
+                let expected: String = hmac_sha256(SECRET.as_bytes(), &signed)
                     .iter()
                     .map(|b| format!("{b:02x}"))
                     .collect();

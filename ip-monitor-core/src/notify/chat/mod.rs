@@ -43,8 +43,8 @@ pub enum ChatKind {
     /// Microsoft Teams workflow webhook: an Adaptive Card with an Open URL action.
     Teams,
     /// A JSON document (`event`, `address`, `previous`, `family`, `url`, `detected_at`,
-    /// `test`), with `X-IP-Monitor-Signature: sha256=<hex HMAC-SHA256 of the body>` when a
-    /// secret is set.
+    /// `test`); when a secret is set, `X-IP-Monitor-Timestamp` and `X-IP-Monitor-Signature:
+    /// sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`, so a receiver can refuse replays.
     Webhook,
 }
 

@@ -1,6 +1,8 @@
 //! A plain JSON webhook: `event`, `address`, `previous`, `family`, `url`, `detected_at`,
-//! `test`, signed with `X-IP-Monitor-Signature: sha256=<hex HMAC-SHA256 of the body>` when
-//! a secret is set.
+//! `test`. When a secret is set it is signed: `X-IP-Monitor-Timestamp: <seconds since 1970>`
+//! and `X-IP-Monitor-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<body>">`. Covering
+//! the timestamp lets a receiver reject replays: it recomputes the signature and refuses a
+//! timestamp more than a few minutes from its clock (and, to be strict, one it has seen).
 
 use serde_json::json;
 
@@ -21,10 +23,20 @@ pub(super) fn requests(m: &Message<'_>) -> Vec<ChatRequest> {
     .to_string()
     .into_bytes();
     let headers = match m.secret {
-        Some(secret) => vec![(
-            "X-IP-Monitor-Signature",
-            format!("sha256={}", hex(&hmac(secret.as_bytes(), &body))),
-        )],
+        Some(secret) => {
+            let timestamp = m.secs.to_string();
+            let mut signed = Vec::with_capacity(timestamp.len() + 1 + body.len());
+            signed.extend_from_slice(timestamp.as_bytes());
+            signed.push(b'.');
+            signed.extend_from_slice(&body);
+            vec![
+                (
+                    "X-IP-Monitor-Signature",
+                    format!("sha256={}", hex(&hmac(secret.as_bytes(), &signed))),
+                ),
+                ("X-IP-Monitor-Timestamp", timestamp),
+            ]
+        }
         None => Vec::new(),
     };
     vec![ChatRequest {
