@@ -647,6 +647,10 @@ fn channel_settings_name_their_key() {
             "[[channels]]\nkind = \"slack\"\nurl = \"http://127.0.0.1:1/\"\n[[channels]]\nkind = \"slack\"\nurl = \"http://127.0.0.1:2/\"\n",
             "channels[1].name",
         ),
+        (
+            "[[channels]]\nkind = \"slack\"\nurl = \"http://hooks.example.com/services/T0/B0/x\"\n",
+            "channels[0].url",
+        ),
     ] {
         std::fs::write(dir.path().join("ip-monitor.toml"), text).unwrap();
         let out = run(dir.path(), &["check"]);

@@ -385,6 +385,10 @@ fn dns_settings_name_their_key() {
             "[[dns]]\nkind = \"cloudflare\"\nzone = \"example.com\"\nname = \"www.example.com\"\ntoken_env = \"IP_MONITOR_SURELY_UNSET\"\n",
             "dns[0].token_env",
         ),
+        (
+            "[[dns]]\nkind = \"cloudflare\"\nzone = \"example.com\"\nname = \"www.example.com\"\ntoken_env = \"PATH\"\napi_base = \"http://api.example.com/client/v4\"\n",
+            "dns[0].api_base",
+        ),
     ] {
         std::fs::write(dir.path().join("ip-monitor.toml"), text).unwrap();
         let out = run_in(dir.path(), &["check"]);

@@ -18,6 +18,46 @@ pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, InvalidSettin
         .map_err(|e| unusable(Box::new(e)))
 }
 
+/// Check that a URL that carries a secret (a bot's URL, or the base of an API its token is
+/// sent to) keeps it off the wire: `https`, or `http` only to a loopback host (a local
+/// proxy or test server). `field` names the setting in the error.
+///
+/// ```
+/// use ip_monitor_core::notify::check_secret_transport;
+/// assert!(check_secret_transport("https://api.example.com/v4", "api_base").is_ok());
+/// assert!(check_secret_transport("http://127.0.0.1:8080/hook", "url").is_ok());
+/// let err = check_secret_transport("http://api.example.com/v4", "api_base").unwrap_err();
+/// assert_eq!(err.field(), "api_base");
+/// ```
+pub fn check_secret_transport(url: &str, field: &'static str) -> Result<(), InvalidSetting> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| InvalidSetting::new(field, format!("not a URL: {e}")))?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let host = parsed.host_str().unwrap_or_default();
+            let bare = host.trim_start_matches('[').trim_end_matches(']');
+            let loopback = match bare.parse::<std::net::IpAddr>() {
+                Ok(ip) => ip.is_loopback(),
+                Err(_) => host.eq_ignore_ascii_case("localhost"),
+            };
+            if loopback {
+                Ok(())
+            } else {
+                Err(InvalidSetting::new(
+                    field,
+                    "http:// would send the secret in clear text: use https:// \
+                     (http is accepted only to a loopback address)",
+                ))
+            }
+        }
+        other => Err(InvalidSetting::new(
+            field,
+            format!("{other}: the URL must be https"),
+        )),
+    }
+}
+
 /// A request that got no answer: the service unreachable is a failure of the route, any
 /// other a transient one. The URL is left out (a bot's URL holds its key).
 pub(crate) fn request_failed(e: reqwest::Error) -> NotifyError {

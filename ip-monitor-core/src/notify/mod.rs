@@ -23,6 +23,8 @@ mod permit;
 mod recording;
 mod router;
 
+#[cfg(any(feature = "chat", feature = "cloudflare"))]
+pub use api::check_secret_transport;
 pub use error::{FailureKind, NotifyError};
 pub use fallback::FallbackNotifier;
 pub use permit::SendPermit;

@@ -157,6 +157,8 @@ impl DnsConfig {
         let base = self
             .api_base
             .unwrap_or_else(|| cloudflare::API_BASE.to_owned());
+        ip_monitor_core::notify::check_secret_transport(&base, "api_base")
+            .map_err(|err| KeyError::new(e.key(err.field()), err.to_string_without_field()))?;
         let record = CloudflareRecord::new(e.zone.clone(), e.name.clone(), token)
             .map_err(|err| KeyError::new(e.key(err.field()), err.to_string_without_field()))?
             .ttl(ttl)

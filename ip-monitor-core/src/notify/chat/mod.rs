@@ -160,14 +160,8 @@ impl ChatNotifier {
     /// English words and a 10 s timeout.
     pub fn new(kind: ChatKind, url: impl Into<String>) -> Result<Self, InvalidSetting> {
         let url = url.into();
-        let parsed = reqwest::Url::parse(&url)
-            .map_err(|e| InvalidSetting::new("url", format!("not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(InvalidSetting::new(
-                "url",
-                "the channel URL must be http(s)",
-            ));
-        }
+        // The URL holds the bot's key: never in clear text beyond this host.
+        super::api::check_secret_transport(&url, "url")?;
         Ok(ChatNotifier {
             kind,
             url,

@@ -80,7 +80,9 @@ impl CloudflareRecord {
         })
     }
 
-    /// Another API base URL (a test server).
+    /// Another API base URL (a proxy or a test server): `https`, or `http` to a loopback
+    /// address only; any other is refused when a call is made (the token would travel in
+    /// clear text).
     pub fn api_base(mut self, base: impl Into<String>) -> Self {
         self.api_base = base.into().trim_end_matches('/').to_owned();
         self
@@ -115,6 +117,9 @@ impl CloudflareRecord {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, NotifyError> {
+        // The token goes with every call: never in clear text beyond this host.
+        crate::notify::api::check_secret_transport(&self.api_base, "api_base")
+            .map_err(NotifyError::permanent)?;
         let mut request = self
             .client
             .request(method, format!("{}{path}", self.api_base))
