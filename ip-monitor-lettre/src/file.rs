@@ -60,14 +60,47 @@ impl FileNotifier {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        format!("{stamp}-change{}-{safe}.eml", notice.change_id)
+        format!(
+            "{stamp}-change{}-{}.eml",
+            notice.change_id,
+            shortened(&safe)
+        )
     }
 }
 
+/// The longest address kept whole in a file name: with the time stamp, the change id and the
+/// temporary file's prefix and suffix, a name stays well under the 255 bytes file systems
+/// allow, for addresses up to 254 characters.
+const NAME_ADDRESS_MAX: usize = 120;
+
+/// `safe` (an address made file-name safe), or for a long one its first characters and a
+/// hash of the whole, so two long addresses with the same start get different names.
+fn shortened(safe: &str) -> String {
+    if safe.len() <= NAME_ADDRESS_MAX {
+        return safe.to_owned();
+    }
+    // FNV-1a, 64 bits: stable, and enough to tell addresses apart within one directory.
+    let hash = safe.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{}~{hash:016x}", &safe[..NAME_ADDRESS_MAX - 17])
+}
+
 /// Write `bytes` to `path` through a temporary file with an unpredictable name, created new
-/// and readable by the owner only (the messages carry the entry URL): readers never see a
-/// half-written file, and nobody can plant or read one in between.
-pub(crate) async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+/// and readable by the owner only: readers never see a half-written file, nobody can plant
+/// or read one in between, and a symbolic link at `path` is replaced, never followed. The
+/// `.eml` files, the preview and the standalone binary's preview files are written so.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("plan.txt");
+/// ip_monitor_lettre::write_atomically(&path, b"hello\n").await?;
+/// assert_eq!(std::fs::read(&path)?, b"hello\n");
+/// # Ok(()) }
+/// ```
+pub async fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     use tokio::io::AsyncWriteExt;
     let io = |source| Error::Io {
         path: path.display().to_string(),
@@ -122,5 +155,51 @@ impl Notifier for FileNotifier {
         permit.check()?;
         write_atomically(&path, &self.template.bytes(&message)).await?;
         Ok(Sent::direct())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An address near the 254-character limit still makes a name a file system takes.
+    #[tokio::test]
+    async fn the_longest_addresses_make_usable_file_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let label = "b".repeat(60);
+        let domain = format!("{label}.{label}.{label}.{}", "c".repeat(3));
+        let (one, two) = (
+            format!("{}@{domain}", "a".repeat(64)),
+            format!("{}@{domain}", "a".repeat(63) + "z"),
+        );
+        assert!(one.len() > 250, "{}", one.len());
+        let notifier = FileNotifier::new(
+            dir.path(),
+            MessageTemplate::new("noreply@example.com").unwrap(),
+        );
+        let notice = Notice::new(
+            7,
+            "81.2.69.160".parse().unwrap(),
+            "http://81.2.69.160:8008/".into(),
+            std::time::SystemTime::now(),
+            false,
+        )
+        .unwrap();
+        for address in [&one, &two] {
+            let recipient = Recipient::new(address, None::<&str>).unwrap();
+            notifier
+                .send(&notice, &recipient, &SendPermit::always())
+                .await
+                .unwrap();
+        }
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(
+            names.iter().all(|n| n.len() <= 200 && n.ends_with(".eml")),
+            "{names:?}"
+        );
     }
 }

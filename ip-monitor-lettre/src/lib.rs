@@ -14,7 +14,7 @@ mod words;
 
 pub use dkim::{DkimKey, SIGNED_HEADERS};
 pub use error::Error;
-pub use file::FileNotifier;
+pub use file::{FileNotifier, write_atomically};
 pub use message::{MessageTemplate, escape};
 pub use preview::{PreviewFiles, preview};
 pub use smtp::{Password, SmtpNotifier, SmtpNotifierBuilder, Tls};

@@ -670,6 +670,11 @@ async fn preview_writes_each_channel_s_payload() {
     let p = Platforms::start(0).await;
     write_config(dir.path(), &db, &source, &smtp, &p);
     let out_dir = dir.path().join("preview");
+    // A link planted where a payload goes: it is replaced, the file it points to untouched.
+    std::fs::create_dir(&out_dir).unwrap();
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    std::os::unix::fs::symlink(&victim, out_dir.join("channel-slack-1.json")).unwrap();
     let out = run(
         dir.path(),
         &[
@@ -704,4 +709,17 @@ async fn preview_writes_each_channel_s_payload() {
         assert!(text.contains(needle), "{file}: {text}");
     }
     assert_eq!(p.slack.hits(), 0, "a preview sends nothing");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(&out_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.is_file(), "{}", path.display());
+        assert_eq!(
+            meta.permissions().mode() & 0o777,
+            0o600,
+            "{}",
+            path.display()
+        );
+    }
 }

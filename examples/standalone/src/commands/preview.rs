@@ -27,8 +27,12 @@ pub(crate) async fn preview(s: &Settings, out: &Path, ip: Option<IpAddr>) -> Out
         for (i, request) in chat.requests(&notice, SystemTime::now()).iter().enumerate() {
             let path = out.join(format!("channel-{name}-{}.json", i + 1));
             let body: Value = serde_json::from_slice(&request.body)?;
-            std::fs::write(&path, serde_json::to_string_pretty(&body)?)
-                .map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))?;
+            // 0600, created new and renamed into place: a link planted there is replaced.
+            ip_monitor_lettre::write_atomically(
+                &path,
+                serde_json::to_string_pretty(&body)?.as_bytes(),
+            )
+            .await?;
             println!("{}", path.display());
         }
     }
@@ -36,8 +40,7 @@ pub(crate) async fn preview(s: &Settings, out: &Path, ip: Option<IpAddr>) -> Out
     for d in &s.dns {
         let path = out.join(format!("dns-{}.txt", d.name));
         let plan = d.plan.replace("{address}", &address.to_string());
-        std::fs::write(&path, format!("{plan}\n"))
-            .map_err(|e| Failure::Failed(format!("{}: {e}", path.display())))?;
+        ip_monitor_lettre::write_atomically(&path, format!("{plan}\n").as_bytes()).await?;
         println!("{}", path.display());
     }
     Ok(())
