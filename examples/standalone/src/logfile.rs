@@ -7,7 +7,10 @@
 //! - By size: a line that would take `server.log` past the limit renames it to
 //!   `server.log.1` (the older ones move up: `.1` to `.2`, ...) and starts a new one.
 //!
-//! Only the newest `keep` rotated files are kept.
+//! Only the newest `keep` rotated files are kept. Several processes may write one file (the
+//! daemon and a command): a writer moves the file aside only if the path still names the
+//! file it has open (device and inode), and otherwise reopens it; a day already set aside is
+//! never replaced (`server.log.YYYY-MM-DD.1` takes the rest).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -103,9 +106,14 @@ impl LogFile {
         if let Some(day) = due {
             if open.size > 0 {
                 open.file.flush()?;
-                self.rotate(&open.day)?;
+                // Another writer of the same path (a CLI command beside the daemon) may have
+                // rotated it already: only the file this one has open is moved aside,
+                // otherwise the live one is reopened and written on.
+                if is_open_at(&open.file, &self.path)? {
+                    self.rotate(&open.day)?;
+                }
                 open.file = append(&self.path)?;
-                open.size = 0;
+                open.size = open.file.metadata()?.len();
             }
             open.day = day;
         }
@@ -128,14 +136,26 @@ impl LogFile {
         let aside = |suffix: &str| dir.join(format!("{name}.{suffix}"));
         match self.rotation {
             Rotation::Daily => {
-                std::fs::rename(&self.path, aside(day))?;
+                // A day already set aside (by another writer, or restored) is never
+                // overwritten: the next free `DAY.N` takes this part of it.
+                let mut n = 0;
+                loop {
+                    let target = match n {
+                        0 => aside(day),
+                        n => aside(&format!("{day}.{n}")),
+                    };
+                    match move_without_replacing(&self.path, &target) {
+                        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => n += 1,
+                        other => break other?,
+                    }
+                }
                 let mut old: Vec<PathBuf> = std::fs::read_dir(&dir)?
                     .filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|p| {
                         p.file_name()
                             .and_then(|n| n.to_str())
                             .and_then(|n| n.strip_prefix(&format!("{name}.")))
-                            .is_some_and(|d| d.len() == 10 && d.as_bytes()[4] == b'-')
+                            .is_some_and(|d| d.len() >= 10 && d.as_bytes()[4] == b'-')
                     })
                     .collect();
                 // YYYY-MM-DD sorts by date.
@@ -161,6 +181,37 @@ impl LogFile {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether `path` names the file `file` is (the same device and inode).
+fn is_open_at(file: &File, path: &Path) -> io::Result<bool> {
+    let on_disk = match std::fs::metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let open = file.metadata()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Ok(open.dev() == on_disk.dev() && open.ino() == on_disk.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(open.len() == on_disk.len() && open.modified().ok() == on_disk.modified().ok())
+    }
+}
+
+/// Rename `from` to `to`, failing with `AlreadyExists` rather than replacing a file there: a
+/// hard link (which never replaces) and the removal of the old name; a plain rename after a
+/// check where the file system has no hard links.
+fn move_without_replacing(from: &Path, to: &Path) -> io::Result<()> {
+    match std::fs::hard_link(from, to) {
+        Ok(()) => std::fs::remove_file(from),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) if to.exists() => Err(io::ErrorKind::AlreadyExists.into()),
+        Err(_) => std::fs::rename(from, to),
     }
 }
 
@@ -208,6 +259,18 @@ mod tests {
         format!("2026-11-{:02}", DAY.load(Ordering::SeqCst))
     }
 
+    // Each test that changes days has its own clock: tests run in parallel.
+    static DAY_TWO_WRITERS: AtomicUsize = AtomicUsize::new(11);
+    static DAY_KEPT: AtomicUsize = AtomicUsize::new(21);
+
+    fn today_two_writers() -> String {
+        format!("2026-11-{:02}", DAY_TWO_WRITERS.load(Ordering::SeqCst))
+    }
+
+    fn today_kept() -> String {
+        format!("2026-11-{:02}", DAY_KEPT.load(Ordering::SeqCst))
+    }
+
     fn read(p: &Path) -> String {
         std::fs::read_to_string(p).unwrap()
     }
@@ -236,6 +299,48 @@ mod tests {
             !dir.path().join("logs/server.log.2026-11-01").exists(),
             "only `keep` rotated files are kept"
         );
+    }
+
+    /// Two writers of one path (the daemon and a CLI command): the second to see the new
+    /// day writes on in the file the first started, and yesterday's lines stay.
+    #[test]
+    fn a_second_writer_does_not_rotate_the_others_fresh_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.log");
+        DAY_TWO_WRITERS.store(11, Ordering::SeqCst);
+        let a =
+            LogFile::open_with_clock(path.clone(), Rotation::Daily, 5, today_two_writers).unwrap();
+        let b =
+            LogFile::open_with_clock(path.clone(), Rotation::Daily, 5, today_two_writers).unwrap();
+        LogWriter(&a).write_all(b"a on day 11\n").unwrap();
+        LogWriter(&b).write_all(b"b on day 11\n").unwrap();
+        DAY_TWO_WRITERS.store(12, Ordering::SeqCst);
+        LogWriter(&a).write_all(b"a on day 12\n").unwrap();
+        LogWriter(&b).write_all(b"b on day 12\n").unwrap();
+        assert_eq!(
+            read(&dir.path().join("server.log.2026-11-11")),
+            "a on day 11\nb on day 11\n"
+        );
+        assert_eq!(read(&path), "a on day 12\nb on day 12\n");
+    }
+
+    /// A day already set aside is never overwritten.
+    #[test]
+    fn an_existing_rotated_file_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("server.log");
+        std::fs::write(dir.path().join("server.log.2026-11-21"), "kept\n").unwrap();
+        DAY_KEPT.store(21, Ordering::SeqCst);
+        let log = LogFile::open_with_clock(path.clone(), Rotation::Daily, 5, today_kept).unwrap();
+        LogWriter(&log).write_all(b"day 21\n").unwrap();
+        DAY_KEPT.store(22, Ordering::SeqCst);
+        LogWriter(&log).write_all(b"day 22\n").unwrap();
+        assert_eq!(read(&dir.path().join("server.log.2026-11-21")), "kept\n");
+        assert_eq!(
+            read(&dir.path().join("server.log.2026-11-21.1")),
+            "day 21\n"
+        );
+        assert_eq!(read(&path), "day 22\n");
     }
 
     #[test]
