@@ -29,7 +29,8 @@ impl Reply {
     }
 }
 
-/// `method path` on 127.0.0.1:`port` with `headers` and `body`.
+/// `method path` on 127.0.0.1:`port` with `headers` and `body` (`Host` is the address
+/// unless `headers` has one).
 pub fn request(
     port: u16,
     method: &str,
@@ -40,9 +41,13 @@ pub fn request(
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "{method} {path} HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
+    // The listen address as the Host, unless the caller gives one.
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        head.push_str(&format!("Host: 127.0.0.1:{port}\r\n"));
+    }
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }

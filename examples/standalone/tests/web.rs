@@ -42,6 +42,17 @@ impl Drop for Running {
 
 impl Running {
     fn start(dir: &Path, store_url: &str, sources: &[&HttpServer], smtp: &SmtpServer) -> Self {
+        Self::start_with(dir, store_url, sources, smtp, "")
+    }
+
+    /// As [`Running::start`], with `server` added to the `[server]` table.
+    fn start_with(
+        dir: &Path,
+        store_url: &str,
+        sources: &[&HttpServer],
+        smtp: &SmtpServer,
+        server: &str,
+    ) -> Self {
         let port = free_port();
         let mut list = String::new();
         for (i, s) in sources.iter().enumerate() {
@@ -60,7 +71,7 @@ impl Running {
                  [store]\nurl = \"{store_url}\"\n\
                  [smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
                  from = \"IP Monitor <noreply@example.com>\"\n\
-                 [server]\nlisten = \"127.0.0.1:{port}\"\ntoken_env = \"IP_MONITOR_WEB_TOKEN\"\n",
+                 [server]\nlisten = \"127.0.0.1:{port}\"\ntoken_env = \"IP_MONITOR_WEB_TOKEN\"\n{server}",
                 smtp.addr.port()
             ),
         )
@@ -417,4 +428,134 @@ async fn the_page_in_a_browser() {
     let grids = prepared.detect_grids();
     assert_eq!(grids.len(), 1, "one QR code on the page");
     assert_eq!(grids[0].decode().unwrap().1, "http://81.2.69.160:8008/");
+}
+
+/// Every answer forbids framing, sniffing and scripts from elsewhere; a request whose `Host`
+/// is a name the server was not given (a DNS rebinding page) is refused, and learns nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_carry_security_headers_and_other_hosts_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = staff_db(dir.path());
+    let a = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.160\n")).await;
+    let smtp = SmtpServer::start();
+    let mon = Running::start_with(
+        dir.path(),
+        &db,
+        &[&a],
+        &smtp,
+        "hosts = [\"monitor.corp.example\"]\n",
+    );
+    smtp.wait_for(2, Duration::from_secs(30));
+    let check = |what: &str, r: &Reply| {
+        assert_eq!(r.header("x-frame-options"), Some("DENY"), "{what}");
+        assert_eq!(
+            r.header("x-content-type-options"),
+            Some("nosniff"),
+            "{what}"
+        );
+        let csp = r.header("content-security-policy").unwrap_or_default();
+        for part in [
+            "default-src 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(csp.contains(part), "{what}: {csp}");
+        }
+        assert!(!csp.contains("script-src"), "{what}: {csp}");
+    };
+    for path in ["/", "/healthz", "/status", "/metrics", "/nowhere"] {
+        check(path, &mon.get(path).expect(path));
+    }
+    check(
+        "POST /check",
+        &mon.post("/check", &[("Authorization", "Bearer wrong")], b""),
+    );
+
+    let port = mon.port.to_string();
+    for host in ["attacker.example", &format!("attacker.example:{port}")] {
+        let r = request(mon.port, "GET", "/status", &[("Host", host)], b"").unwrap();
+        assert_eq!(r.status, 421, "{host}");
+        assert!(!r.text().contains("81.2.69.160"), "{}", r.text());
+        check(host, &r);
+    }
+    for host in [
+        format!("localhost:{port}"),
+        format!("monitor.corp.example:{port}"),
+        format!("[::1]:{port}"),
+        "127.0.0.1".to_owned(),
+    ] {
+        let r = request(mon.port, "GET", "/status", &[("Host", &host)], b"").unwrap();
+        assert_eq!(r.status, 200, "{host}");
+    }
+}
+
+/// A client that dribbles a request body is cut off at the request deadline; connections
+/// past `max_connections` are closed at once, and idle ones are reclaimed, so the page comes
+/// back without the flood ending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_requests_and_connection_floods_are_bounded() {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    let dir = tempfile::tempdir().unwrap();
+    let db = staff_db(dir.path());
+    let a = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.160\n")).await;
+    let smtp = SmtpServer::start();
+    let mon = Running::start_with(
+        dir.path(),
+        &db,
+        &[&a],
+        &smtp,
+        "request_timeout = \"1s\"\nmax_connections = 8\n",
+    );
+    smtp.wait_for(2, Duration::from_secs(30));
+
+    // A body announced as 16000 bytes, sent a byte every 200 ms: without a deadline on the
+    // whole request this runs for over an hour.
+    let mut slow = TcpStream::connect(("127.0.0.1", mon.port)).unwrap();
+    slow.write_all(
+        b"POST /check HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 16000\r\n\r\nt",
+    )
+    .unwrap();
+    let mut dribble = slow.try_clone().unwrap();
+    std::thread::spawn(move || {
+        while dribble.write_all(b"o").is_ok() {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    slow.set_read_timeout(Some(Duration::from_secs(15)))
+        .unwrap();
+    let start = Instant::now();
+    let mut answer = Vec::new();
+    let read = slow.read_to_end(&mut answer);
+    assert!(
+        read.is_ok()
+            || read
+                .as_ref()
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionReset),
+        "the server closed the connection: {read:?}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+
+    // Eight idle connections fill the server; the ninth is closed unanswered.
+    let idle: Vec<TcpStream> = (0..8)
+        .map(|_| TcpStream::connect(("127.0.0.1", mon.port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(mon.get("/healthz").is_none(), "past max_connections");
+    // Idle connections end at the request deadline: the page answers again.
+    std::thread::sleep(Duration::from_millis(2500));
+    let r = mon
+        .get("/healthz")
+        .expect("the flood's idle connections were closed");
+    assert_eq!(r.status, 200);
+    drop(idle);
 }

@@ -67,4 +67,4 @@ mod request;
 #[cfg(feature = "web")]
 pub use dashboard::Dashboard;
 #[cfg(feature = "web")]
-pub use request::{Request, Response};
+pub use request::{Request, Response, SECURITY_HEADERS};

@@ -69,18 +69,36 @@ pub struct Response {
     pub status: u16,
     /// The `Content-Type`.
     pub content_type: &'static str,
-    /// Other headers (`Allow`, `WWW-Authenticate`, `Cache-Control`).
+    /// Other headers (`Allow`, `WWW-Authenticate`, `Cache-Control`, the
+    /// [`SECURITY_HEADERS`]).
     pub headers: Vec<(&'static str, String)>,
     /// The body.
     pub body: Vec<u8>,
 }
 
+/// The headers every answer carries: the page may not be framed (clickjacking), loads
+/// nothing from elsewhere and runs no script, its forms post only to itself, and no answer is
+/// sniffed into another type. A server that answers requests of its own before the
+/// [`Dashboard`](super::Dashboard) (a refusal, a timeout) sends them too.
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    ("X-Frame-Options", "DENY"),
+    (
+        "Content-Security-Policy",
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; \
+         frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    ),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+];
+
 impl Response {
     pub(super) fn new(status: u16, content_type: &'static str, body: impl Into<Vec<u8>>) -> Self {
+        let mut headers = vec![("Cache-Control", "no-store".to_owned())];
+        headers.extend(SECURITY_HEADERS.iter().map(|(n, v)| (*n, (*v).to_owned())));
         Response {
             status,
             content_type,
-            headers: vec![("Cache-Control", "no-store".to_owned())],
+            headers,
             body: body.into(),
         }
     }

@@ -8,7 +8,7 @@ use ip_monitor_core::{Notice, Recipient};
 use ip_monitor_standalone::config::Settings;
 use serde_json::Value;
 
-use super::{Failure, Outcome, address};
+use super::{Outcome, address};
 
 pub(crate) async fn preview(s: &Settings, out: &Path, ip: Option<IpAddr>) -> Outcome {
     let address = address(s, ip).await?;

@@ -47,7 +47,11 @@ pub(crate) async fn run(s: &Settings) -> Outcome {
         if let Some(token) = &server.token {
             dashboard = dashboard.token(token.clone());
         }
-        tokio::spawn(ip_monitor_standalone::server::serve(listener, dashboard));
+        tokio::spawn(ip_monitor_standalone::server::serve(
+            listener,
+            dashboard,
+            server.limits.clone(),
+        ));
     }
     tracing::info!(store = %store.url(), "monitor running; stop with Ctrl-C or SIGTERM");
     // The status channel closes when the loop ends: on its own, that is a failure (a panic

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -16,6 +17,13 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:9105";
 pub(super) struct ServerConfig {
     listen: Option<String>,
     token_env: Option<String>,
+    /// Names besides IP addresses and `localhost` that a request's `Host` may carry.
+    hosts: Option<Vec<String>>,
+    /// How many connections are served at once.
+    max_connections: Option<usize>,
+    /// How long a client may take to send a request, headers and body.
+    #[serde(with = "humantime_serde")]
+    request_timeout: Option<Duration>,
 }
 
 /// The status page, health check and metrics (`[server]`).
@@ -26,6 +34,9 @@ pub struct ServerSettings {
     /// The token the check and test actions need, read from the variable `token_env`
     /// names; without it they are off.
     pub token: Option<String>,
+    /// The connection and request limits and the accepted `Host` names (`hosts`,
+    /// `max_connections`, `request_timeout`).
+    pub limits: crate::server::Limits,
 }
 
 impl fmt::Debug for ServerSettings {
@@ -33,6 +44,7 @@ impl fmt::Debug for ServerSettings {
         f.debug_struct("ServerSettings")
             .field("listen", &self.listen)
             .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -64,6 +76,44 @@ impl ServerConfig {
                 }
             },
         };
-        Ok(ServerSettings { listen, token })
+        let mut limits = crate::server::Limits::default();
+        if let Some(hosts) = self.hosts {
+            for host in &hosts {
+                let name = host.trim().trim_end_matches('.').to_ascii_lowercase();
+                if name.is_empty() || name.contains([':', '/', ' ', '[', ']']) {
+                    return Err(KeyError::new(
+                        "server.hosts",
+                        format!(
+                            "{host:?}: expected a DNS name without a port, such as \"monitor.example.com\""
+                        ),
+                    ));
+                }
+                limits.hosts.push(name);
+            }
+        }
+        if let Some(n) = self.max_connections {
+            if n == 0 {
+                return Err(KeyError::new(
+                    "server.max_connections",
+                    "must be at least 1",
+                ));
+            }
+            limits.max_connections = n;
+        }
+        if let Some(t) = self.request_timeout {
+            if t.is_zero() {
+                return Err(KeyError::new(
+                    "server.request_timeout",
+                    "must be longer than 0s",
+                ));
+            }
+            limits.request_timeout = t;
+            limits.connection_lifetime = limits.connection_lifetime.max(t * 2);
+        }
+        Ok(ServerSettings {
+            listen,
+            token,
+            limits,
+        })
     }
 }
