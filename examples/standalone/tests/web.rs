@@ -559,3 +559,87 @@ async fn slow_requests_and_connection_floods_are_bounded() {
     assert_eq!(r.status, 200);
     drop(idle);
 }
+
+/// Without the token the page and `/status` show an error's class only: no staff address
+/// from a relay's reply, no source URL with its credentials. With the token the text shows,
+/// the addresses and credentials masked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_name_no_staff_and_no_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = staff_db(dir.path());
+    let a = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.160\n")).await;
+    let b = HttpServer::start("127.0.0.1:0", Behavior::ok("81.2.69.160\n")).await;
+    let smtp = SmtpServer::start();
+    smtp.reply_to_mail(Some((
+        450,
+        "4.2.0 <private.person@example.com>: Recipient address rejected: try later",
+    )));
+    let closed = free_port();
+    // A third source whose URL carries a secret, on a port nobody listens on.
+    let dead = format!("http://127.0.0.1:{closed}/ip?token=source-s3cret-value");
+    let mon = Running::start_with(dir.path(), &db, &[&a, &b], &smtp, "");
+    let config = std::fs::read_to_string(&mon.config).unwrap();
+    drop(mon);
+    std::fs::write(
+        dir.path().join("ip-monitor.toml"),
+        config.replacen(
+            "[store]",
+            &format!(
+                "[[sources.list]]\nkind = \"http\"\nname = \"dead\"\nurl = \"{dead}\"\n[store]"
+            ),
+            1,
+        ),
+    )
+    .unwrap();
+    let port: u16 = config
+        .split("listen = \"127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    let mut child = Command::new(BIN)
+        .current_dir(dir.path())
+        .env("IP_MONITOR_WEB_TOKEN", TOKEN)
+        .args(["--config", "ip-monitor.toml", "run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let bearer = format!("Bearer {TOKEN}");
+    let start = Instant::now();
+    let operator = loop {
+        let r = request(port, "GET", "/status", &[("Authorization", &bearer)], b"");
+        if let Ok(r) = r
+            && r.status == 200
+        {
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            let dead_error = v["sources"]
+                .as_array()
+                .and_then(|s| s.iter().find(|s| s["name"] == "dead"))
+                .map(|s| s["error"].clone());
+            if v["delivery_error"].is_string() && dead_error.is_some_and(|e| e.is_string()) {
+                break r.text();
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(30), "no errors shown");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let public = request(port, "GET", "/status", &[], b"").unwrap().text();
+    let page = request(port, "GET", "/", &[], b"").unwrap().text();
+    let _ = child.kill();
+    let _ = child.wait();
+    for (who, text) in [
+        ("public", &public),
+        ("page", &page),
+        ("operator", &operator),
+    ] {
+        assert!(!text.contains("private.person"), "{who}: {text}");
+        assert!(!text.contains("source-s3cret-value"), "{who}: {text}");
+    }
+    assert!(public.contains("450 4.2.0"), "the class shows: {public}");
+    assert!(!public.contains("Recipient address rejected"), "{public}");
+    assert!(
+        operator.contains("…@example.com>: Recipient address rejected"),
+        "{operator}"
+    );
+}

@@ -158,7 +158,7 @@ impl HttpIpSource {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| SourceError::Transport(Box::new(e)))?
+            .map_err(|e| SourceError::Transport(Box::new(e.without_url())))?
         {
             if body.len() + chunk.len() > limit {
                 return Err(SourceError::TooLarge { limit });
@@ -258,7 +258,7 @@ impl IpSource for HttpIpSource {
                 if e.is_timeout() {
                     SourceError::Timeout(self.timeout)
                 } else {
-                    SourceError::Transport(Box::new(e))
+                    SourceError::Transport(Box::new(e.without_url()))
                 }
             })?;
         let status = response.status();

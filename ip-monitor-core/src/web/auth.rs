@@ -3,8 +3,23 @@
 
 use super::Dashboard;
 use super::request::{Request, Response, form_field};
+use super::shown::Reader;
 
 impl Dashboard {
+    /// Who reads a `GET`: an operator when it carries the token as a bearer header.
+    pub(super) fn reader(&self, request: &Request<'_>) -> Reader {
+        let bearer = request
+            .authorization
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        match (&self.token, bearer) {
+            (Some(token), Some(given)) if same(given.as_bytes(), token.as_bytes()) => {
+                Reader::Operator
+            }
+            _ => Reader::Public,
+        }
+    }
+
     /// `Ok` when `request` carries this dashboard's token; else the refusal to send.
     pub(super) fn authorize(&self, request: &Request<'_>) -> Result<(), Response> {
         let Some(token) = &self.token else {

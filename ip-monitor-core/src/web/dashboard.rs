@@ -6,6 +6,7 @@ use super::STORE_TIMEOUT;
 use super::page::result_page;
 use super::report::StatusReport;
 use super::request::{Request, Response};
+use super::shown;
 use crate::address::Family;
 use crate::error::Error;
 use crate::monitor::{CheckReport, MonitorHandle};
@@ -52,10 +53,19 @@ impl Dashboard {
             "/healthz" => self.health().await,
             "/metrics" => self.metrics().await,
             "/status" => match self.report().await {
-                Ok(report) => json(&report),
-                Err(e) => Response::text(503, format!("store unreachable: {e}")),
+                Ok(mut report) => {
+                    shown::for_reader(&mut report, self.reader(&request));
+                    json(&report)
+                }
+                Err(e) => Response::text(
+                    503,
+                    format!(
+                        "store unreachable: {}",
+                        shown::text(&e, self.reader(&request))
+                    ),
+                ),
             },
-            "/" => self.page().await,
+            "/" => self.page(self.reader(&request)).await,
             "/check" if request.wants_json() => {
                 if let Err(refused) = self.authorize(&request) {
                     return refused;

@@ -12,6 +12,11 @@
 //! | `POST /check` | a full check now ([`MonitorHandle::check_now`]); with `Accept: application/json`, the [`CheckReport`]s as JSON |
 //! | `POST /test` | a test notice for the current address ([`MonitorHandle::send_test`]) |
 //!
+//! On the page and in `/status` an error (a source's, the relay's) shows only its class,
+//! such as `the relay answered 450 4.2.0` or `a timeout`: a relay's reply names staff and a
+//! source's URL may hold credentials. A `GET` with `Authorization: Bearer TOKEN` sees the
+//! text, mail addresses and URL credentials masked.
+//!
 //! The two `POST`s need the token given to [`Dashboard::token`], as
 //! `Authorization: Bearer TOKEN` or as the form field `token` (the page's buttons send it);
 //! without a token they are refused. The page is one HTML document with its style inline:
@@ -63,6 +68,8 @@ mod metrics;
 mod page;
 #[cfg(feature = "web")]
 mod request;
+#[cfg(feature = "web")]
+mod shown;
 
 #[cfg(feature = "web")]
 pub use dashboard::Dashboard;

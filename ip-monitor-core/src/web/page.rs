@@ -9,15 +9,17 @@ use super::STORE_TIMEOUT;
 use super::metrics::counts;
 use super::report::{StatusReport, rfc3339};
 use super::request::Response;
+use super::shown::{self, Reader};
 use crate::store::{Change, DesiredState, InstanceStatus};
 
 /// Changes shown on the page.
 const HISTORY: usize = 20;
 
 impl Dashboard {
-    /// The status page.
-    pub(super) async fn page(&self) -> Response {
-        let me = self.handle.status();
+    /// The status page, its errors as `reader` may see them.
+    pub(super) async fn page(&self, reader: Reader) -> Response {
+        let mut me = self.handle.status();
+        shown::for_status(&mut me, reader);
         let now = SystemTime::now();
         let store = self.handle.store();
         let report = self.report().await;
@@ -38,12 +40,15 @@ impl Dashboard {
             if me.leader { "leader" } else { "standby" }
         );
         let report = match report {
-            Ok(report) => report,
+            Ok(mut report) => {
+                shown::for_reader(&mut report, reader);
+                report
+            }
             Err(e) => {
                 let _ = writeln!(
                     h,
                     "<p class=\"error\">The store does not answer: {}</p></main></body></html>",
-                    esc(&e)
+                    esc(&shown::text(&e, reader))
                 );
                 return Response::html(503, h);
             }
