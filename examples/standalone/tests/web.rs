@@ -42,19 +42,21 @@ impl Drop for Running {
 
 impl Running {
     fn start(dir: &Path, store_url: &str, sources: &[&HttpServer], smtp: &SmtpServer) -> Self {
-        Self::start_with(dir, store_url, sources, smtp, "")
+        Self::start_with(dir, store_url, sources, smtp, "", "")
     }
 
-    /// As [`Running::start`], with `server` added to the `[server]` table.
+    /// As [`Running::start`], with `list` added to the sources and `server` to the
+    /// `[server]` table.
     fn start_with(
         dir: &Path,
         store_url: &str,
         sources: &[&HttpServer],
         smtp: &SmtpServer,
+        list: &str,
         server: &str,
     ) -> Self {
         let port = free_port();
-        let mut list = String::new();
+        let mut list = list.to_owned();
         for (i, s) in sources.iter().enumerate() {
             list.push_str(&format!(
                 "[[sources.list]]\nkind = \"http\"\nname = \"src-{i}\"\nurl = \"{}\"\n",
@@ -443,6 +445,7 @@ async fn answers_carry_security_headers_and_other_hosts_are_refused() {
         &db,
         &[&a],
         &smtp,
+        "",
         "hosts = [\"monitor.corp.example\"]\n",
     );
     smtp.wait_for(2, Duration::from_secs(30));
@@ -505,6 +508,7 @@ async fn slow_requests_and_connection_floods_are_bounded() {
         &db,
         &[&a],
         &smtp,
+        "",
         "request_timeout = \"3s\"\nmax_connections = 8\n",
     );
     smtp.wait_for(2, Duration::from_secs(30));
@@ -574,37 +578,14 @@ async fn errors_name_no_staff_and_no_credentials() {
         450,
         "4.2.0 <private.person@example.com>: Recipient address rejected: try later",
     )));
-    let closed = free_port();
     // A third source whose URL carries a secret, on a port nobody listens on.
-    let dead = format!("http://127.0.0.1:{closed}/ip?token=source-s3cret-value");
-    let mon = Running::start_with(dir.path(), &db, &[&a, &b], &smtp, "");
-    let config = std::fs::read_to_string(&mon.config).unwrap();
-    drop(mon);
-    std::fs::write(
-        dir.path().join("ip-monitor.toml"),
-        config.replacen(
-            "[store]",
-            &format!(
-                "[[sources.list]]\nkind = \"http\"\nname = \"dead\"\nurl = \"{dead}\"\n[store]"
-            ),
-            1,
-        ),
-    )
-    .unwrap();
-    let port: u16 = config
-        .split("listen = \"127.0.0.1:")
-        .nth(1)
-        .and_then(|r| r.split('"').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap();
-    let mut child = Command::new(BIN)
-        .current_dir(dir.path())
-        .env("IP_MONITOR_WEB_TOKEN", TOKEN)
-        .args(["--config", "ip-monitor.toml", "run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let dead = format!(
+        "[[sources.list]]\nkind = \"http\"\nname = \"dead\"\n\
+         url = \"http://127.0.0.1:{}/ip?token=source-s3cret-value\"\n",
+        free_port()
+    );
+    let mon = Running::start_with(dir.path(), &db, &[&a, &b], &smtp, &dead, "");
+    let port = mon.port;
     let bearer = format!("Bearer {TOKEN}");
     let start = Instant::now();
     let operator = loop {
@@ -626,8 +607,7 @@ async fn errors_name_no_staff_and_no_credentials() {
     };
     let public = request(port, "GET", "/status", &[], b"").unwrap().text();
     let page = request(port, "GET", "/", &[], b"").unwrap().text();
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(mon);
     for (who, text) in [
         ("public", &public),
         ("page", &page),

@@ -190,11 +190,10 @@ impl Settings {
         match text {
             Some(t) => {
                 let mut settings = Settings::parse(&origin, &t)?;
-                if let Some(path) = path.or(Some(Path::new(DEFAULT_PATH))) {
-                    settings
-                        .warnings
-                        .extend(readable_by_others(path, &settings));
-                }
+                let path = path.unwrap_or(Path::new(DEFAULT_PATH));
+                settings
+                    .warnings
+                    .extend(readable_by_others(path, &settings));
                 Ok(settings)
             }
             None => Settings::from_file(

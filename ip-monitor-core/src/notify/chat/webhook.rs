@@ -25,10 +25,7 @@ pub(super) fn requests(m: &Message<'_>) -> Vec<ChatRequest> {
     let headers = match m.secret {
         Some(secret) => {
             let timestamp = m.secs.to_string();
-            let mut signed = Vec::with_capacity(timestamp.len() + 1 + body.len());
-            signed.extend_from_slice(timestamp.as_bytes());
-            signed.push(b'.');
-            signed.extend_from_slice(&body);
+            let signed = [timestamp.as_bytes(), b".", &body].concat();
             vec![
                 (
                     "X-IP-Monitor-Signature",
