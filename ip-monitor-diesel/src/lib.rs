@@ -8,9 +8,11 @@ mod ops;
 #[cfg(feature = "postgres")]
 mod pg_batch;
 mod recipients;
+mod redact;
 mod schema;
 mod store;
 
 pub use error::Error;
 pub use recipients::{DEFAULT_QUERY, DieselRecipients};
-pub use store::{DieselStore, DieselStoreBuilder, redact};
+pub use redact::redact;
+pub use store::{DieselStore, DieselStoreBuilder};
