@@ -31,6 +31,12 @@ async fn memory_store_keeps_the_promise_through_lease_faults() {
     monitor_conformance(Arc::new(MemoryStore::new())).await;
 }
 
+#[cfg(feature = "web")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_store_serves_a_flood_of_readers_from_one_snapshot() {
+    web_conformance(Arc::new(MemoryStore::new())).await;
+}
+
 #[tokio::test]
 async fn static_recipients_conform() {
     let staff = StaticRecipients::with_names([

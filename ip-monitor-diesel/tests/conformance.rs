@@ -41,6 +41,12 @@ async fn sqlite_store_keeps_the_promise_through_lease_faults() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_store_serves_a_flood_of_readers_from_one_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    web_conformance(Arc::new(sqlite_store(&dir).await)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_in_memory_conforms() {
     store_conformance(&DieselStore::connect("sqlite://:memory:").await.unwrap()).await;
 }
@@ -310,6 +316,15 @@ mod postgres {
     )]
     async fn postgres_store_keeps_recipient_kinds() {
         recipient_kinds_conformance(&pg_store().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[cfg_attr(
+        not(pg_tests),
+        ignore = "needs IP_MONITOR_TEST_PG_URL: run bash scripts/test.sh"
+    )]
+    async fn postgres_store_serves_a_flood_of_readers_from_one_snapshot() {
+        web_conformance(Arc::new(pg_store().await)).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,8 @@
 //! new_recipients_conformance(&MemoryStore::new()).await;
 //! recipient_kinds_conformance(&MemoryStore::new()).await;
 //! monitor_conformance(std::sync::Arc::new(MemoryStore::new())).await;
+//! # #[cfg(feature = "web")]
+//! web_conformance(std::sync::Arc::new(MemoryStore::new())).await;
 //! # }
 //! ```
 
@@ -20,11 +22,14 @@ use std::net::IpAddr;
 use std::time::{Duration, SystemTime};
 
 mod deferral;
+mod hooked;
 mod lapse;
 mod monitor;
 mod parts;
 mod recipients;
 mod store;
+#[cfg(feature = "web")]
+mod web;
 
 pub use lapse::lapse_conformance;
 pub use monitor::monitor_conformance;
@@ -33,6 +38,8 @@ pub use recipients::{
     new_recipients_conformance, recipient_kinds_conformance, recipients_conformance,
 };
 pub use store::store_conformance;
+#[cfg(feature = "web")]
+pub use web::web_conformance;
 
 use crate::address::Family;
 use crate::recipients::Recipient;

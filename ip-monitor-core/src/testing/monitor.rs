@@ -4,127 +4,43 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, SystemTime};
 
+use super::hooked::{Hook, Hooked};
 use super::{holder, ip, people};
-use crate::address::Family;
 use crate::monitor::{DeliveryPolicy, Monitor, MonitorConfig};
 use crate::notify::RecordingNotifier;
 use crate::recipients::{Recipient, StaticRecipients};
 use crate::source::StaticIpSource;
 use crate::source::set::SourceSet;
-use crate::store::{
-    Change, ChangeOutcome, CurrentAddress, Delivery, DeliveryCounts, DeliveryResult, DeliveryState,
-    DesiredState, Holder, InstanceStatus, Lease, NewChange, Recorded, StateStore, StoreError,
-};
+use crate::store::{Delivery, DeliveryState, StateStore};
 
-/// A store whose next lease renewal after a claim stalls: what a process frozen while its
-/// sends were out (SIGSTOP, a paused VM) looks like to the store.
+/// The next lease renewal after a claim stalls: what a process frozen while its sends were
+/// out (SIGSTOP, a paused VM) looks like to the store.
 #[derive(Debug)]
-struct StallingStore {
-    inner: Arc<dyn StateStore>,
+struct StallAfterClaim {
     stall: Duration,
     /// 0: waiting for a claim; 1: the next renewal stalls; 2: done.
     phase: AtomicU8,
 }
 
 #[async_trait::async_trait]
-impl StateStore for StallingStore {
-    async fn current(&self, family: Family) -> Result<Option<CurrentAddress>, StoreError> {
-        self.inner.current(family).await
+impl Hook for StallAfterClaim {
+    async fn before(&self, call: &'static str) {
+        if call == "acquire_lease"
+            && self
+                .phase
+                .compare_exchange(1, 2, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            tokio::time::sleep(self.stall).await;
+        }
     }
-    async fn record_change(
-        &self,
-        lease: &Lease,
-        now: SystemTime,
-        change: NewChange,
-        recipients: &[Recipient],
-    ) -> Result<Change, StoreError> {
-        self.inner
-            .record_change(lease, now, change, recipients)
-            .await
-    }
-    async fn add_recipients(
-        &self,
-        lease: &Lease,
-        now: SystemTime,
-        change_id: i64,
-        recipients: &[Recipient],
-        only_if_announced: bool,
-    ) -> Result<u64, StoreError> {
-        self.inner
-            .add_recipients(lease, now, change_id, recipients, only_if_announced)
-            .await
-    }
-    async fn history(&self, limit: usize) -> Result<Vec<Change>, StoreError> {
-        self.inner.history(limit).await
-    }
-    async fn claim_deliveries(
-        &self,
-        lease: &Lease,
-        now: SystemTime,
-        limit: usize,
-    ) -> Result<Vec<Delivery>, StoreError> {
-        let claimed = self.inner.claim_deliveries(lease, now, limit).await?;
-        if !claimed.is_empty() {
+
+    fn after(&self, call: &'static str, something: bool) {
+        if call == "claim_deliveries" && something {
             let _ = self
                 .phase
                 .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst);
         }
-        Ok(claimed)
-    }
-    async fn finish_deliveries(
-        &self,
-        lease: &Lease,
-        now: SystemTime,
-        results: &[DeliveryResult],
-    ) -> Result<Vec<Recorded>, StoreError> {
-        self.inner.finish_deliveries(lease, now, results).await
-    }
-    async fn retry_failed(&self, lease: &Lease, now: SystemTime) -> Result<u64, StoreError> {
-        self.inner.retry_failed(lease, now).await
-    }
-    async fn next_delivery_at(&self, lease: &Lease) -> Result<Option<SystemTime>, StoreError> {
-        self.inner.next_delivery_at(lease).await
-    }
-    async fn deliveries(&self, change_id: i64) -> Result<Vec<Delivery>, StoreError> {
-        self.inner.deliveries(change_id).await
-    }
-    async fn delivery_counts(&self) -> Result<DeliveryCounts, StoreError> {
-        self.inner.delivery_counts().await
-    }
-    async fn outcome(&self, change_id: i64) -> Result<ChangeOutcome, StoreError> {
-        self.inner.outcome(change_id).await
-    }
-    async fn acquire_lease(
-        &self,
-        holder: &Holder,
-        ttl: Duration,
-    ) -> Result<Option<Lease>, StoreError> {
-        if self
-            .phase
-            .compare_exchange(1, 2, Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
-        {
-            tokio::time::sleep(self.stall).await;
-        }
-        self.inner.acquire_lease(holder, ttl).await
-    }
-    async fn release_lease(&self, lease: &Lease) -> Result<(), StoreError> {
-        self.inner.release_lease(lease).await
-    }
-    async fn lease(&self) -> Result<Option<Lease>, StoreError> {
-        self.inner.lease().await
-    }
-    async fn put_instance(&self, status: &InstanceStatus) -> Result<(), StoreError> {
-        self.inner.put_instance(status).await
-    }
-    async fn instances(&self) -> Result<Vec<InstanceStatus>, StoreError> {
-        self.inner.instances().await
-    }
-    async fn desired_state(&self) -> Result<DesiredState, StoreError> {
-        self.inner.desired_state().await
-    }
-    async fn set_desired_state(&self, state: DesiredState) -> Result<(), StoreError> {
-        self.inner.set_desired_state(state).await
     }
 }
 
@@ -228,10 +144,12 @@ async fn lone_leader_lapse(store: &Arc<dyn StateStore>, staff: &[Recipient]) {
     // 1. A lone leader stalls past its ttl with 8 sends out; the sends complete meanwhile.
     let notifier = RecordingNotifier::new();
     notifier.set_delay(Some(Duration::from_millis(150)));
-    let stalling: Arc<dyn StateStore> = Arc::new(StallingStore {
+    let stalling: Arc<dyn StateStore> = Arc::new(Hooked {
         inner: Arc::clone(store),
-        stall: Duration::from_millis(700),
-        phase: AtomicU8::new(0),
+        hook: StallAfterClaim {
+            stall: Duration::from_millis(700),
+            phase: AtomicU8::new(0),
+        },
     });
     let handle = lapse_monitor(stalling, "81.2.69.190", staff, &notifier, "lone")
         .build()
@@ -263,10 +181,12 @@ async fn frozen_leader_takeover(store: &Arc<dyn StateStore>, staff: &[Recipient]
     // 2. A leader frozen between connect and hand-over, past its ttl; another takes over.
     let frozen = RecordingNotifier::new();
     frozen.set_delay(Some(Duration::from_millis(1500)));
-    let stalling: Arc<dyn StateStore> = Arc::new(StallingStore {
+    let stalling: Arc<dyn StateStore> = Arc::new(Hooked {
         inner: Arc::clone(store),
-        stall: Duration::from_millis(2500),
-        phase: AtomicU8::new(0),
+        hook: StallAfterClaim {
+            stall: Duration::from_millis(2500),
+            phase: AtomicU8::new(0),
+        },
     });
     let a = lapse_monitor(stalling, "81.2.69.191", staff, &frozen, "frozen")
         .build()

@@ -1,12 +1,9 @@
 //! [`Dashboard`]: the routes, the health check, and the two actions.
 
-use std::time::SystemTime;
-
-use super::STORE_TIMEOUT;
 use super::page::result_page;
-use super::report::StatusReport;
 use super::request::{Request, Response};
-use super::shown;
+use super::shown::{self, Reader};
+use super::snapshot::Snapshots;
 use crate::address::Family;
 use crate::error::Error;
 use crate::monitor::{CheckReport, MonitorHandle};
@@ -18,6 +15,8 @@ use crate::store::{DesiredState, RunState};
 pub struct Dashboard {
     pub(super) handle: MonitorHandle,
     pub(super) token: Option<String>,
+    /// Shared by the clones: every clone serves the same snapshot.
+    pub(super) snapshots: Snapshots,
 }
 
 impl Dashboard {
@@ -26,6 +25,7 @@ impl Dashboard {
         Dashboard {
             handle,
             token: None,
+            snapshots: Snapshots::default(),
         }
     }
 
@@ -50,10 +50,11 @@ impl Dashboard {
             return Response::text(405, format!("{path} takes {allowed}")).header("Allow", allowed);
         }
         match path {
-            "/healthz" => self.health().await,
+            "/healthz" => self.health(self.reader(&request)).await,
             "/metrics" => self.metrics().await,
-            "/status" => match self.report().await {
-                Ok(mut report) => {
+            "/status" => match &self.snapshot().await.report {
+                Ok(report) => {
+                    let mut report = report.clone();
                     shown::for_reader(&mut report, self.reader(&request));
                     json(&report)
                 }
@@ -61,7 +62,7 @@ impl Dashboard {
                     503,
                     format!(
                         "store unreachable: {}",
-                        shown::text(&e, self.reader(&request))
+                        shown::text(e, self.reader(&request))
                     ),
                 ),
             },
@@ -70,13 +71,15 @@ impl Dashboard {
                 if let Err(refused) = self.authorize(&request) {
                     return refused;
                 }
-                match self.handle.check_now().await {
-                    Ok(reports) => json(&reports),
+                let answer = match self.handle.check_now().await {
+                    Ok(reports) => json_masked(&reports),
                     Err(e) => {
                         let (status, why) = refusal(e);
-                        Response::text(status, why)
+                        Response::text(status, shown::masked(&why))
                     }
-                }
+                };
+                self.forget_snapshot().await;
+                answer
             }
             action => {
                 if let Err(refused) = self.authorize(&request) {
@@ -88,6 +91,10 @@ impl Dashboard {
                 } else {
                     self.test().await
                 };
+                self.forget_snapshot().await;
+                let result = result
+                    .map(|done| shown::masked(&done))
+                    .map_err(|(status, why)| (status, shown::masked(&why)));
                 match result {
                     Ok(done) if form => Response::html(200, result_page(&done, true)),
                     Ok(done) => Response::text(200, done),
@@ -138,38 +145,25 @@ impl Dashboard {
         response
     }
 
-    /// Whether this instance runs, and its store answers.
-    async fn health(&self) -> Response {
+    /// Whether this instance runs, and its store answers (as of the snapshot, at most
+    /// a second old); a store error as `reader` may see it.
+    async fn health(&self, reader: Reader) -> Response {
         let status = self.handle.status();
         if self.handle.is_finished() || status.state == RunState::Stopped {
             return Response::text(503, "stopped");
         }
-        let desired =
-            tokio::time::timeout(STORE_TIMEOUT, self.handle.store().desired_state()).await;
-        match desired {
-            Err(_) => Response::text(503, "store unreachable: no answer within 2 s"),
-            Ok(Err(e)) => Response::text(503, format!("store unreachable: {e}")),
-            Ok(Ok(DesiredState::Paused)) => Response::text(503, "paused"),
-            Ok(Ok(DesiredState::Running)) if status.state == RunState::Paused => {
+        let snapshot = self.snapshot().await;
+        match snapshot.report.as_ref().map(|r| r.desired) {
+            Err(e) => Response::text(
+                503,
+                format!("store unreachable: {}", shown::text(e, reader)),
+            ),
+            Ok(DesiredState::Paused) => Response::text(503, "paused"),
+            Ok(DesiredState::Running) if status.state == RunState::Paused => {
                 Response::text(503, "paused")
             }
-            Ok(Ok(DesiredState::Running)) if status.leader => Response::text(200, "ok: leader"),
-            Ok(Ok(DesiredState::Running)) => Response::text(200, "ok: standby"),
-        }
-    }
-
-    pub(super) async fn report(&self) -> Result<StatusReport, String> {
-        let store = self.handle.store().as_ref();
-        let ttl = self.handle.config().effective_lease_ttl();
-        match tokio::time::timeout(
-            STORE_TIMEOUT,
-            StatusReport::read(store, ttl, SystemTime::now()),
-        )
-        .await
-        {
-            Ok(Ok(report)) => Ok(report),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("no answer within 2 s".to_owned()),
+            Ok(DesiredState::Running) if status.leader => Response::text(200, "ok: leader"),
+            Ok(DesiredState::Running) => Response::text(200, "ok: standby"),
         }
     }
 
@@ -206,6 +200,33 @@ impl Dashboard {
 fn json(value: &impl serde::Serialize) -> Response {
     match serde_json::to_vec_pretty(value) {
         Ok(body) => Response::new(200, "application/json", body),
+        Err(e) => Response::text(500, e.to_string()),
+    }
+}
+
+/// [`json`], with the text of every `error` field masked (a relay's or a source's words).
+fn json_masked(value: &impl serde::Serialize) -> Response {
+    fn mask(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(fields) => {
+                for (key, field) in fields.iter_mut() {
+                    match field {
+                        serde_json::Value::String(text) if key.ends_with("error") => {
+                            *text = shown::masked(text);
+                        }
+                        _ => mask(field),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(mask),
+            _ => {}
+        }
+    }
+    match serde_json::to_value(value) {
+        Ok(mut value) => {
+            mask(&mut value);
+            json(&value)
+        }
         Err(e) => Response::text(500, e.to_string()),
     }
 }

@@ -50,11 +50,12 @@ impl Exposition {
 impl Dashboard {
     /// The Prometheus text format.
     pub(super) async fn metrics(&self) -> Response {
-        let report = self.report().await;
+        let snapshot = self.snapshot().await;
+        let report = &snapshot.report;
         let mut e = Exposition::default();
         self.instance_metrics(&mut e, report.as_ref().ok());
         self.counters(&mut e);
-        if let Ok(report) = &report {
+        if let Ok(report) = report {
             store_metrics(&mut e, report);
         }
         e.into_response()

@@ -12,6 +12,11 @@
 //! | `POST /check` | a full check now ([`MonitorHandle::check_now`]); with `Accept: application/json`, the [`CheckReport`]s as JSON |
 //! | `POST /test` | a test notice for the current address ([`MonitorHandle::send_test`]) |
 //!
+//! The `GET`s share one snapshot of the store, read at most once a second and by one
+//! request at a time: a flood of readers costs the store one connection and a few calls a
+//! second, never the connections the lease renewal needs, and what they show is at most a
+//! second old (an action forgets it, so the page after a check shows the check).
+//!
 //! On the page and in `/status` an error (a source's, the relay's) shows only its class,
 //! such as `the relay answered 450 4.2.0` or `a timeout`: a relay's reply names staff and a
 //! source's URL may hold credentials. A `GET` with `Authorization: Bearer TOKEN` sees the
@@ -70,6 +75,8 @@ mod page;
 mod request;
 #[cfg(feature = "web")]
 mod shown;
+#[cfg(feature = "web")]
+mod snapshot;
 
 #[cfg(feature = "web")]
 pub use dashboard::Dashboard;

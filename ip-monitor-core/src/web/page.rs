@@ -5,15 +5,11 @@ use std::fmt::Write as _;
 use std::time::SystemTime;
 
 use super::Dashboard;
-use super::STORE_TIMEOUT;
 use super::metrics::counts;
 use super::report::{StatusReport, rfc3339};
 use super::request::Response;
 use super::shown::{self, Reader};
 use crate::store::{Change, DesiredState, InstanceStatus};
-
-/// Changes shown on the page.
-const HISTORY: usize = 20;
 
 impl Dashboard {
     /// The status page, its errors as `reader` may see them.
@@ -21,12 +17,8 @@ impl Dashboard {
         let mut me = self.handle.status();
         shown::for_status(&mut me, reader);
         let now = SystemTime::now();
-        let store = self.handle.store();
-        let report = self.report().await;
-        let history = match tokio::time::timeout(STORE_TIMEOUT, store.history(HISTORY)).await {
-            Ok(Ok(history)) => history,
-            _ => Vec::new(),
-        };
+        let snapshot = self.snapshot().await;
+        let (report, history) = (snapshot.report.clone(), &snapshot.history);
         let mut h = String::with_capacity(16 * 1024);
         h.push_str(PAGE_HEAD);
         let state = report.as_ref().map_or("unreachable", |r| r.state.as_str());
@@ -60,7 +52,7 @@ impl Dashboard {
             let _ = writeln!(h, "<p class=\"error\">Delivery: {}</p>", esc(error));
         }
 
-        self.current_section(&mut h, &report, &history);
+        self.current_section(&mut h, &report, history);
         let _ = writeln!(
             h,
             "<section id=\"actions\"><h2>Actions</h2>{}</section>",
@@ -77,7 +69,7 @@ impl Dashboard {
         check_section(&mut h, main);
         deliveries_section(&mut h, &report, main);
         instances_section(&mut h, &report);
-        history_section(&mut h, &history);
+        history_section(&mut h, history);
         let _ = writeln!(
             h,
             "<footer>Read {} · refresh the page to update</footer></main></body></html>",
