@@ -13,6 +13,8 @@
 //! Run: `bash scripts/bench.sh --bench flood`
 
 use std::path::Path;
+
+use ip_monitor_benches::Kill;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -26,15 +28,6 @@ use tokio::net::TcpStream;
 const STAFF: usize = 50;
 const SLOW: usize = 500;
 const FLOODERS: usize = 32;
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn start(bin: &str, dir: &Path, url: &str, source: &HttpServer, smtp: u16, port: u16) -> Kill {
     let config = dir.join(format!("{:016x}.toml", fastrand::u64(..)));

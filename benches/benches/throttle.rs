@@ -6,6 +6,8 @@
 //! under a quarter of the messages.
 
 use std::path::Path;
+
+use ip_monitor_benches::Kill;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -13,15 +15,6 @@ use ip_monitor_testkit::postfix::{Limits, ThrottlingRelay};
 use ip_monitor_testkit::{Behavior, HttpServer};
 
 const STAFF: usize = 300;
-
-struct Kill(Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn sink(port: u16) -> Kill {
     let child = Command::new("smtp-sink")

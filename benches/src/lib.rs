@@ -33,3 +33,14 @@ pub fn staff_table(url: &str, n: usize) {
     }
     ip_monitor_testkit::sql::exec(url, &sql);
 }
+
+/// A child process (the binary, a relay, a sink), killed and reaped when dropped.
+#[derive(Debug)]
+pub struct Kill(pub std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
