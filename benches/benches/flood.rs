@@ -15,7 +15,7 @@
 use std::path::Path;
 
 use ip_monitor_benches::Kill;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use ip_monitor_benches::Kill;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ip_monitor_testkit::postfix::{Limits, ThrottlingRelay};
