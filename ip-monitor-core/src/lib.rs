@@ -5,6 +5,8 @@ pub mod address;
 pub mod clock;
 pub mod error;
 pub mod monitor;
+#[cfg(all(feature = "interfaces", target_os = "linux"))]
+pub mod netlink;
 pub mod notice;
 pub mod notify;
 pub mod recipients;
@@ -56,6 +58,8 @@ pub use store::{
     NewChange, Recorded, RunState, SourceStatus, StateStore, StoreError,
 };
 pub use web::report::{InstanceReport, OverallState, StatusReport};
+#[cfg(all(feature = "interfaces", target_os = "linux"))]
+pub use {netlink::Prefer, netlink::watch::InterfaceWatch, source::InterfaceSource};
 
 // Re-exported so implementers of the traits use the same macro version.
 pub use async_trait::async_trait;

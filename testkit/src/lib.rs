@@ -375,6 +375,9 @@ pub mod embedded;
 /// A plain HTTP/1.1 client for the tests: one request per connection.
 pub mod client;
 
+/// Tests run in a network namespace of their own, with interfaces they make.
+pub mod netns;
+
 /// A TCP proxy on 127.0.0.1 in front of another loopback server, which the test can cut:
 /// what a network partition between a monitor and its database looks like.
 #[derive(Debug)]

@@ -353,6 +353,7 @@ impl MonitorBuilder {
 
 pub(crate) enum Command {
     CheckNow(oneshot::Sender<Result<Vec<CheckReport>>>),
+    CheckSoon,
     SendTest(IpAddr, oneshot::Sender<Result<Change>>),
     ReadControl,
     Shutdown(oneshot::Sender<()>),
@@ -392,6 +393,18 @@ impl MonitorHandle {
             .await
             .map_err(|_| Error::Stopped)?;
         rx.await.map_err(|_| Error::Stopped)?
+    }
+
+    /// Ask for a full check as soon as the loop is free, without waiting for it (for a
+    /// hint that the address may have changed, such as an interface event). Only a leading,
+    /// running monitor checks; a standby or a paused monitor ignores it. Fails only with
+    /// [`Error::Stopped`] once the loop has ended.
+    pub async fn check_soon(&self) -> Result<()> {
+        self.inner
+            .commands
+            .send(Command::CheckSoon)
+            .await
+            .map_err(|_| Error::Stopped)
     }
 
     /// Record a test notice for `address` and send it to every active recipient through

@@ -14,6 +14,10 @@ use crate::address::{Family, Scope};
 /// Its scope is [`Scope::Local`]: behind NAT this is a LAN address, which is what a monitor
 /// of a LAN-facing service wants. The targets only choose the route and are configurable.
 ///
+/// With privacy extensions on, the kernel's source address for IPv6 is a *temporary*
+/// address that rotates daily; on Linux (the `interfaces` feature) such an answer is
+/// replaced by the same interface's stable address, and is an error when it has none.
+///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
@@ -85,6 +89,12 @@ impl IpSource for LocalInterfaceSource {
         let ip = socket.local_addr().map_err(transport)?.ip();
         if ip.is_unspecified() {
             return Err(SourceError::Dns(DnsProblem::NoRoute));
+        }
+        #[cfg(all(feature = "interfaces", target_os = "linux"))]
+        if ip.is_ipv6() {
+            let addresses = crate::netlink::addresses().await.map_err(transport)?;
+            return crate::netlink::instead_of_temporary(&addresses, ip)
+                .map_err(SourceError::NoAddress);
         }
         Ok(ip)
     }

@@ -16,6 +16,8 @@ use crate::address::{Family, Scope, is_global};
 mod dns;
 #[cfg(feature = "http")]
 mod http;
+#[cfg(all(feature = "interfaces", target_os = "linux"))]
+mod interface;
 mod local;
 pub mod set;
 
@@ -25,6 +27,8 @@ pub use dns::{DnsIpSource, DnsQuery};
 pub(crate) use http::client_builder;
 #[cfg(feature = "http")]
 pub use http::{AnswerFormat, HttpIpSource, HttpIpSourceBuilder};
+#[cfg(all(feature = "interfaces", target_os = "linux"))]
+pub use interface::InterfaceSource;
 pub use local::LocalInterfaceSource;
 pub use set::{CheckError, CheckOutcome, SourceReport, SourceSet, Strategy};
 
@@ -154,6 +158,10 @@ pub enum SourceError {
     /// The DNS server answered with an error code or without a usable record.
     #[error("DNS: {0}")]
     Dns(#[source] DnsProblem),
+    /// The interface has no address to publish (none, or only temporary, deprecated,
+    /// tentative or non-global ones): what it has and why each was skipped.
+    #[error("{0}")]
+    NoAddress(String),
 }
 
 /// What went wrong in a DNS exchange, as a value: [`SourceError::is_transient`] reads it.
@@ -209,7 +217,8 @@ impl SourceError {
     /// ```
     pub fn is_transient(&self) -> bool {
         match self {
-            SourceError::Timeout(_) | SourceError::Transport(_) => true,
+            // An address may come (the link comes up, duplicate detection ends).
+            SourceError::Timeout(_) | SourceError::Transport(_) | SourceError::NoAddress(_) => true,
             SourceError::Dns(problem) => problem.is_transient(),
             SourceError::Status { status } => *status >= 500 || *status == 429,
             _ => false,

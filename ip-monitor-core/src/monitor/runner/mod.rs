@@ -113,6 +113,7 @@ impl Runner {
                         let _ = reply.send(result);
                     }
                     Some(Command::ReadControl) => self.next_control = Instant::now(),
+                    Some(Command::CheckSoon) => self.next_full = Instant::now(),
                 },
                 () = self.lease.changed() => self.follow_lease(),
                 Some(joined) = self.outbox.tasks.join_next_with_id(), if self.outbox.sending() => {
