@@ -14,6 +14,8 @@
 #                    python3-nacl for Debian's /usr/bin/python3)
 #   postfix          a private Postfix with anvil limits: the throttling relay of the
 #                    pacing tests (its own instance; the system's is not started)
+#   ip, unshare      network namespaces with veth pairs for the interface tests (iproute2,
+#                    util-linux; creating a namespace needs root)
 set -euo pipefail
 
 # "command-or-alternatives|debian-package|why"
@@ -31,6 +33,8 @@ wanted=(
     "openssl|openssl|the DKIM tests (skipped without it)|optional"
     "dkimpy|python3-dkim|the DKIM tests' verifier (skipped without it)|optional"
     "nacl|python3-nacl|the DKIM tests' Ed25519 verifier (skipped without it)|optional"
+    "ip|iproute2|the interface tests' veth pairs (skipped without it)|optional"
+    "unshare|util-linux|the interface tests' network namespaces (skipped without it)|optional"
 )
 
 found() {
@@ -40,6 +44,7 @@ found() {
         # Debian keeps PostgreSQL's server programs out of PATH, and named in /usr/sbin.
         [ "$c" = initdb ] && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && return 0
         [ "$c" = named ] && [ -x /usr/sbin/named ] && return 0
+        [ "$c" = ip ] && [ -x /usr/sbin/ip ] && return 0
         [ "$c" = postfix ] && [ -x /usr/sbin/postfix ] && return 0
         [ "$c" = dkimpy ] && /usr/bin/python3 -c "import dkim" 2>/dev/null && return 0
         [ "$c" = nacl ] && /usr/bin/python3 -c "import nacl" 2>/dev/null && return 0

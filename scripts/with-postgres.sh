@@ -67,6 +67,8 @@ if [ "${IP_MONITOR_PG_DURABLE:-}" = 1 ]; then
     echo "with-postgres: durable PostgreSQL on 127.0.0.1:$port" >&2
 else
     export IP_MONITOR_TEST_PG_URL="$url"
+    # The same server over its Unix socket: reachable from a test's own network namespace.
+    export IP_MONITOR_TEST_PG_SOCKET="$dir:$port"
     echo "with-postgres: PostgreSQL on 127.0.0.1:$port" >&2
 fi
 "$@"

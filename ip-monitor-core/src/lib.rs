@@ -9,6 +9,8 @@ pub mod monitor;
 pub mod netlink;
 pub mod notice;
 pub mod notify;
+#[cfg(all(feature = "command", unix))]
+mod process;
 pub mod recipients;
 pub mod source;
 pub mod store;
@@ -44,6 +46,8 @@ pub use recipients::{
     InvalidRecipient, Recipient, RecipientKind, RecipientList, Recipients, RecipientsError,
     StaticRecipients, WithChannels,
 };
+#[cfg(all(feature = "command", unix))]
+pub use source::CommandIpSource;
 #[cfg(feature = "http")]
 pub use source::{AnswerFormat, HttpIpSource};
 pub use source::{

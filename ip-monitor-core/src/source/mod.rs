@@ -12,6 +12,8 @@ use async_trait::async_trait;
 
 use crate::address::{Family, Scope, is_global};
 
+#[cfg(all(feature = "command", unix))]
+mod command;
 #[cfg(feature = "dns")]
 mod dns;
 #[cfg(feature = "http")]
@@ -21,6 +23,8 @@ mod interface;
 mod local;
 pub mod set;
 
+#[cfg(all(feature = "command", unix))]
+pub use command::CommandIpSource;
 #[cfg(feature = "dns")]
 pub use dns::{DnsIpSource, DnsQuery};
 #[cfg(any(feature = "chat", feature = "cloudflare"))]
@@ -162,6 +166,10 @@ pub enum SourceError {
     /// tentative or non-global ones): what it has and why each was skipped.
     #[error("{0}")]
     NoAddress(String),
+    /// The program of a command source could not run, exited with an error (the end of
+    /// its stderr), or was killed.
+    #[error("{0}")]
+    Command(String),
 }
 
 /// What went wrong in a DNS exchange, as a value: [`SourceError::is_transient`] reads it.
@@ -217,8 +225,12 @@ impl SourceError {
     /// ```
     pub fn is_transient(&self) -> bool {
         match self {
-            // An address may come (the link comes up, duplicate detection ends).
-            SourceError::Timeout(_) | SourceError::Transport(_) | SourceError::NoAddress(_) => true,
+            // An address may come (the link comes up, duplicate detection ends); a program
+            // may succeed next time (its router was rebooting).
+            SourceError::Timeout(_)
+            | SourceError::Transport(_)
+            | SourceError::NoAddress(_)
+            | SourceError::Command(_) => true,
             SourceError::Dns(problem) => problem.is_transient(),
             SourceError::Status { status } => *status >= 500 || *status == 429,
             _ => false,

@@ -29,6 +29,7 @@ pub(crate) async fn run(s: &Settings) -> Outcome {
     let handle = monitor.spawn();
     // Subscribed before the loop first runs (this runtime has one thread): no change is missed.
     tokio::spawn(log_changes(handle.subscribe(), destination(s)));
+    let _watch = watch_interfaces(s, &handle);
     if let (Some(listener), Some(server)) = (listener, &s.server) {
         let addr = listener.local_addr().unwrap_or(server.listen);
         if !addr.ip().is_loopback() {
@@ -72,6 +73,39 @@ pub(crate) async fn run(s: &Settings) -> Outcome {
     handle.shutdown().await?;
     Ok(())
 }
+/// The interface watch, when `[watch] interfaces` asks for it and the system has one.
+#[cfg(target_os = "linux")]
+fn watch_interfaces(
+    s: &Settings,
+    handle: &ip_monitor_core::MonitorHandle,
+) -> Option<ip_monitor_core::InterfaceWatch> {
+    if !s.watch_interfaces {
+        tracing::info!(
+            "interface events off ([watch] interfaces = false): the probe alone notices a change"
+        );
+        return None;
+    }
+    match ip_monitor_core::InterfaceWatch::spawn(handle.clone()) {
+        Ok(watch) => Some(watch),
+        Err(e) => {
+            tracing::warn!(
+                "cannot watch the kernel's address events ({e}): the probe alone notices a change"
+            );
+            None
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn watch_interfaces(s: &Settings, _: &ip_monitor_core::MonitorHandle) -> Option<()> {
+    if s.watch_interfaces {
+        tracing::info!(
+            "interface events are watched on Linux only: the probe alone notices a change here"
+        );
+    }
+    None
+}
+
 /// Where the notices go, in words.
 fn destination(s: &Settings) -> String {
     match &s.notifier {

@@ -17,6 +17,7 @@ mod recipients;
 mod server;
 mod smtp;
 mod sources;
+mod watch;
 
 pub use dns::DnsSetting;
 pub use log::LogSettings;
@@ -32,6 +33,7 @@ use recipients::{RecipientsConfig, StoreConfig};
 use server::ServerConfig;
 use smtp::SmtpConfig;
 use sources::SourcesConfig;
+use watch::WatchConfig;
 
 /// The default configuration file.
 pub const DEFAULT_PATH: &str = "ip-monitor.toml";
@@ -87,6 +89,7 @@ struct FileConfig {
     server: Option<ServerConfig>,
     channels: Vec<ChannelConfig>,
     dns: Vec<DnsConfig>,
+    watch: Option<WatchConfig>,
 }
 
 /// Everything the commands need, validated. Its `Debug` masks every secret.
@@ -117,6 +120,9 @@ pub struct Settings {
     pub channels: Vec<(String, ip_monitor_core::chat::ChatNotifier)>,
     /// The DNS records kept on the address (`[[dns]]`), each updated once per change.
     pub dns: Vec<DnsSetting>,
+    /// `[watch] interfaces`: check at once on the kernel's address and route events (where
+    /// the system has them).
+    pub watch_interfaces: bool,
     /// The keys whose secret is written in the configuration itself (a database URL with
     /// its password, a chat's `url`).
     pub inline_secrets: Vec<String>,
@@ -141,6 +147,7 @@ impl fmt::Debug for Settings {
             .field("server", &self.server)
             .field("channels", &self.channels)
             .field("dns", &self.dns)
+            .field("watch_interfaces", &self.watch_interfaces)
             .field("inline_secrets", &self.inline_secrets)
             .field("warnings", &self.warnings)
             .finish()
@@ -159,6 +166,7 @@ const FILE_KEYS: &[&str] = &[
     "server",
     "channels",
     "dns",
+    "watch",
 ];
 
 impl Settings {
@@ -263,6 +271,7 @@ impl Settings {
             .map_err(in_file)?;
         let (channels, dns) = lists(f.channels, f.dns, &template).map_err(in_file)?;
         Ok(Settings {
+            watch_interfaces: f.watch.unwrap_or_default().interfaces(),
             channels,
             dns,
             origin,

@@ -37,6 +37,12 @@ struct SourceEntry {
     server_v6: Option<String>,
     target: Option<String>,
     target_v6: Option<String>,
+    /// `kind = "interface"`: the interface (default: the default route's).
+    interface: Option<String>,
+    /// `kind = "interface"`: "stable" (default) or "temporary" IPv6 addresses.
+    prefer: Option<String>,
+    /// `kind = "command"`: the program and its arguments.
+    command: Option<Vec<String>>,
 }
 
 impl SourcesConfig {
@@ -96,11 +102,16 @@ fn check_keys_of_kind(e: &SourceEntry) -> Result<(), (&'static str, String)> {
         ("target", e.target.is_some()),
         ("target_v6", e.target_v6.is_some()),
         ("name", e.name.is_some()),
+        ("interface", e.interface.is_some()),
+        ("prefer", e.prefer.is_some()),
+        ("command", e.command.is_some()),
     ];
     let used: &[&str] = match e.kind.as_str() {
         "http" | "cloudflare-trace" => &["url", "ca_file", "allow_non_global", "name"],
         "dns" => &["provider", "server", "server_v6", "name"],
         "local" => &["target", "target_v6"],
+        "interface" => &["interface", "prefer"],
+        "command" => &["command", "name"],
         // An unknown kind is reported as such.
         _ => return Ok(()),
     };
@@ -150,29 +161,7 @@ fn source(e: &SourceEntry) -> Result<Arc<dyn IpSource>, (&'static str, String)> 
                 HttpIpSource::builder(url).format(AnswerFormat::CloudflareTrace),
             )?)
         }
-        "dns" => {
-            let mut s = match e.provider.as_deref() {
-                Some("opendns") => DnsIpSource::opendns(),
-                Some("cloudflare") => DnsIpSource::cloudflare(),
-                Some("google") => DnsIpSource::google(),
-                other => {
-                    return Err((
-                        "provider",
-                        format!("{other:?}: expected \"opendns\", \"cloudflare\" or \"google\""),
-                    ));
-                }
-            };
-            if let Some(server) = &e.server {
-                s = s.server_v4(parse_addr("server", server)?);
-            }
-            if let Some(server) = &e.server_v6 {
-                s = s.server_v6(parse_addr("server_v6", server)?);
-            }
-            if let Some(name) = &e.name {
-                s = s.name(name.clone());
-            }
-            Arc::new(s)
-        }
+        "dns" => dns(e)?,
         "local" => {
             let mut s = LocalInterfaceSource::new();
             if let Some(t) = &e.target {
@@ -183,11 +172,91 @@ fn source(e: &SourceEntry) -> Result<Arc<dyn IpSource>, (&'static str, String)> 
             }
             Arc::new(s)
         }
+        "interface" => interface(e)?,
+        "command" => command(e)?,
         other => {
             return Err((
                 "kind",
-                format!("{other:?}: expected \"http\", \"cloudflare-trace\", \"dns\" or \"local\""),
+                format!(
+                    "{other:?}: expected \"http\", \"cloudflare-trace\", \"dns\", \"local\", \
+                     \"interface\" or \"command\""
+                ),
             ));
         }
     })
+}
+
+#[cfg(target_os = "linux")]
+fn interface(e: &SourceEntry) -> Result<Arc<dyn IpSource>, (&'static str, String)> {
+    use ip_monitor_core::{InterfaceSource, Prefer};
+    let mut s = InterfaceSource::new();
+    if let Some(name) = &e.interface {
+        if name.is_empty() || name.len() > 15 || name.contains(['/', ' ']) {
+            return Err((
+                "interface",
+                format!("{name:?}: expected an interface name such as \"ppp0\" or \"eth0\""),
+            ));
+        }
+        s = s.interface(name.clone());
+    }
+    s = s.prefer(match e.prefer.as_deref() {
+        None | Some("stable") => Prefer::Stable,
+        Some("temporary") => Prefer::Temporary,
+        Some(other) => {
+            return Err((
+                "prefer",
+                format!("{other:?}: expected \"stable\" or \"temporary\""),
+            ));
+        }
+    });
+    Ok(Arc::new(s))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn interface(_: &SourceEntry) -> Result<Arc<dyn IpSource>, (&'static str, String)> {
+    Err((
+        "kind",
+        "\"interface\" reads the kernel's addresses over rtnetlink, which only Linux has: \
+         use kind = \"local\" here"
+            .to_owned(),
+    ))
+}
+
+fn dns(e: &SourceEntry) -> Result<Arc<dyn IpSource>, (&'static str, String)> {
+    let mut s = match e.provider.as_deref() {
+        Some("opendns") => DnsIpSource::opendns(),
+        Some("cloudflare") => DnsIpSource::cloudflare(),
+        Some("google") => DnsIpSource::google(),
+        other => {
+            return Err((
+                "provider",
+                format!("{other:?}: expected \"opendns\", \"cloudflare\" or \"google\""),
+            ));
+        }
+    };
+    if let Some(server) = &e.server {
+        s = s.server_v4(parse_addr("server", server)?);
+    }
+    if let Some(server) = &e.server_v6 {
+        s = s.server_v6(parse_addr("server_v6", server)?);
+    }
+    if let Some(name) = &e.name {
+        s = s.name(name.clone());
+    }
+    Ok(Arc::new(s))
+}
+
+fn command(e: &SourceEntry) -> Result<Arc<dyn IpSource>, (&'static str, String)> {
+    let argv = e.command.clone().ok_or((
+        "command",
+        "required for kind = \"command\": the program and its arguments, e.g. \
+         [\"/usr/local/bin/wan-address\", \"--wan\"]"
+            .to_owned(),
+    ))?;
+    let s = ip_monitor_core::CommandIpSource::new(argv)
+        .map_err(|err| ("command", err.to_string_without_field()))?;
+    Ok(Arc::new(match &e.name {
+        Some(name) => s.name(name.clone()),
+        None => s,
+    }))
 }

@@ -119,7 +119,11 @@ fn errors_name_the_key() {
         ),
         ("service_url = \"ftp://{ip}/\"", "service_url"),
     ];
-    for (text, key) in cases {
+    errors_name(&cases);
+}
+
+fn errors_name(cases: &[(&str, &str)]) {
+    for &(text, key) in cases {
         let e = load(text).expect_err(text);
         let shown = e.to_string();
         assert!(
@@ -128,6 +132,56 @@ fn errors_name_the_key() {
         );
         assert!(shown.starts_with("t.toml"), "{shown}");
     }
+}
+
+#[test]
+fn interface_command_and_watch_errors_name_the_key() {
+    errors_name(&[
+        (
+            "[[sources.list]]\nkind = \"interface\"\nprefer = \"newest\"",
+            "sources.list[0].prefer",
+        ),
+        (
+            "[[sources.list]]\nkind = \"interface\"\ninterface = \"eth0 ppp0\"",
+            "sources.list[0].interface",
+        ),
+        (
+            "[[sources.list]]\nkind = \"interface\"\nurl = \"https://example.com/\"",
+            "sources.list[0].url",
+        ),
+        (
+            "[[sources.list]]\nkind = \"command\"",
+            "sources.list[0].command",
+        ),
+        (
+            "[[sources.list]]\nkind = \"command\"\ncommand = []",
+            "sources.list[0].command",
+        ),
+        (
+            "[[sources.list]]\nkind = \"local\"\ncommand = [\"echo\"]",
+            "sources.list[0].command",
+        ),
+        ("[watch]\ninterfaces = \"yes\"", "interfaces"),
+        ("[watch]\nrouter = true", "router"),
+    ]);
+}
+
+#[test]
+fn interface_and_command_sources_and_the_watch_load() {
+    let s = load(
+        "[watch]\ninterfaces = false\n\
+         [[sources.list]]\nkind = \"interface\"\ninterface = \"ppp0\"\nprefer = \"temporary\"\n\
+         [[sources.list]]\nkind = \"command\"\ncommand = [\"/usr/local/bin/wan-ip\", \"--wan\"]\n\
+         name = \"router\"",
+    )
+    .unwrap();
+    assert!(!s.watch_interfaces);
+    let names: Vec<&str> = s.sources.sources().iter().map(|s| s.name()).collect();
+    assert_eq!(names, ["interface:ppp0", "router"]);
+    assert!(
+        load("").unwrap().watch_interfaces,
+        "interface events are on by default"
+    );
 }
 
 mod example_file {

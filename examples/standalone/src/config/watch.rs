@@ -1,0 +1,18 @@
+//! `[watch]`: what wakes a full check besides the timers.
+
+use serde::Deserialize;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct WatchConfig {
+    /// Check at once when the kernel reports an address or default-route change (default on
+    /// where supported: Linux).
+    interfaces: Option<bool>,
+}
+
+impl WatchConfig {
+    /// Whether interface events are asked for.
+    pub(super) fn interfaces(&self) -> bool {
+        self.interfaces.unwrap_or(true)
+    }
+}
