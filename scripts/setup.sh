@@ -16,6 +16,8 @@
 #                    pacing tests (its own instance; the system's is not started)
 #   ip, unshare      network namespaces with veth pairs for the interface tests (iproute2,
 #                    util-linux; creating a namespace needs root)
+#   natpmpc, upnpc   libnatpmp's and miniupnpc's clients: they check the fake router and
+#                    the fake UPnP gateway of the router-source tests independently
 set -euo pipefail
 
 # "command-or-alternatives|debian-package|why"
@@ -35,6 +37,8 @@ wanted=(
     "nacl|python3-nacl|the DKIM tests' Ed25519 verifier (skipped without it)|optional"
     "ip|iproute2|the interface tests' veth pairs (skipped without it)|optional"
     "unshare|util-linux|the interface tests' network namespaces (skipped without it)|optional"
+    "natpmpc|natpmpc|the check of the fake NAT-PMP router (skipped without it)|optional"
+    "upnpc|miniupnpc|the check of the fake UPnP gateway (skipped without it)|optional"
 )
 
 found() {

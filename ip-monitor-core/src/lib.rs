@@ -48,6 +48,8 @@ pub use recipients::{
 };
 #[cfg(all(feature = "command", unix))]
 pub use source::CommandIpSource;
+#[cfg(feature = "upnp")]
+pub use source::UpnpSource;
 #[cfg(feature = "http")]
 pub use source::{AnswerFormat, HttpIpSource};
 pub use source::{
@@ -56,6 +58,8 @@ pub use source::{
 };
 #[cfg(feature = "dns")]
 pub use source::{DnsIpSource, DnsQuery};
+#[cfg(feature = "router")]
+pub use source::{RouterProtocol, RouterSource, RouterWatch};
 pub use store::{
     Change, ChangeKind, ChangeOutcome, CurrentAddress, Delivery, DeliveryCounts, DeliveryResult,
     DeliveryState, DeliveryUpdate, DesiredState, Holder, InstanceStatus, Lease, MemoryStore,

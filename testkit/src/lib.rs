@@ -378,6 +378,12 @@ pub mod client;
 /// Tests run in a network namespace of their own, with interfaces they make.
 pub mod netns;
 
+/// A router's NAT-PMP and PCP server, and its announcements.
+pub mod router;
+
+/// A UPnP Internet Gateway Device: description, control point, SSDP answers.
+pub mod igd;
+
 /// A TCP proxy on 127.0.0.1 in front of another loopback server, which the test can cut:
 /// what a network partition between a monitor and its database looks like.
 #[derive(Debug)]

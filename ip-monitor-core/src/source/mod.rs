@@ -21,20 +21,28 @@ mod http;
 #[cfg(all(feature = "interfaces", target_os = "linux"))]
 mod interface;
 mod local;
+#[cfg(feature = "router")]
+mod router;
 pub mod set;
+#[cfg(feature = "upnp")]
+mod upnp;
 
 #[cfg(all(feature = "command", unix))]
 pub use command::CommandIpSource;
 #[cfg(feature = "dns")]
 pub use dns::{DnsIpSource, DnsQuery};
-#[cfg(any(feature = "chat", feature = "cloudflare"))]
+#[cfg(any(feature = "chat", feature = "cloudflare", feature = "upnp"))]
 pub(crate) use http::client_builder;
 #[cfg(feature = "http")]
 pub use http::{AnswerFormat, HttpIpSource, HttpIpSourceBuilder};
 #[cfg(all(feature = "interfaces", target_os = "linux"))]
 pub use interface::InterfaceSource;
 pub use local::LocalInterfaceSource;
+#[cfg(feature = "router")]
+pub use router::{RouterProtocol, RouterSource, RouterWatch};
 pub use set::{CheckError, CheckOutcome, SourceReport, SourceSet, Strategy};
+#[cfg(feature = "upnp")]
+pub use upnp::UpnpSource;
 
 /// The most bytes of an answer that are read; a longer answer is an error.
 pub const MAX_ANSWER_BYTES: usize = 256;
@@ -170,6 +178,10 @@ pub enum SourceError {
     /// its stderr), or was killed.
     #[error("{0}")]
     Command(String),
+    /// The router refused in a way asking again will not change (it does not speak the
+    /// protocol, or does not authorize this host), in its own words.
+    #[error("{0}")]
+    Router(String),
 }
 
 /// What went wrong in a DNS exchange, as a value: [`SourceError::is_transient`] reads it.

@@ -30,6 +30,7 @@ pub(crate) async fn run(s: &Settings) -> Outcome {
     // Subscribed before the loop first runs (this runtime has one thread): no change is missed.
     tokio::spawn(log_changes(handle.subscribe(), destination(s)));
     let _watch = watch_interfaces(s, &handle);
+    let _routers = watch_routers(s, &handle);
     if let (Some(listener), Some(server)) = (listener, &s.server) {
         let addr = listener.local_addr().unwrap_or(server.listen);
         if !addr.ip().is_loopback() {
@@ -104,6 +105,27 @@ fn watch_interfaces(s: &Settings, _: &ip_monitor_core::MonitorHandle) -> Option<
         );
     }
     None
+}
+
+/// The listener for the announcements of the NAT-PMP and PCP sources' routers.
+fn watch_routers(
+    s: &Settings,
+    handle: &ip_monitor_core::MonitorHandle,
+) -> Option<ip_monitor_core::RouterWatch> {
+    if s.routers.is_empty() {
+        return None;
+    }
+    match ip_monitor_core::RouterWatch::spawn(handle.clone(), s.routers.clone()) {
+        Ok(watch) => Some(watch),
+        Err(e) => {
+            tracing::warn!(
+                "cannot listen for the router's announcements on port {} ({e}): the probe alone \
+                 notices a change",
+                ip_monitor_core::RouterWatch::PORT
+            );
+            None
+        }
+    }
 }
 
 /// Where the notices go, in words.

@@ -123,6 +123,9 @@ pub struct Settings {
     /// `[watch] interfaces`: check at once on the kernel's address and route events (where
     /// the system has them).
     pub watch_interfaces: bool,
+    /// The NAT-PMP and PCP sources whose routers' announcements wake a check (`[watch]
+    /// routers`, on by default; empty when off).
+    pub routers: Vec<ip_monitor_core::RouterSource>,
     /// The keys whose secret is written in the configuration itself (a database URL with
     /// its password, a chat's `url`).
     pub inline_secrets: Vec<String>,
@@ -148,6 +151,7 @@ impl fmt::Debug for Settings {
             .field("channels", &self.channels)
             .field("dns", &self.dns)
             .field("watch_interfaces", &self.watch_interfaces)
+            .field("routers", &self.routers)
             .field("inline_secrets", &self.inline_secrets)
             .field("warnings", &self.warnings)
             .finish()
@@ -230,7 +234,7 @@ impl Settings {
             key: Some(e.key),
             message: e.message,
         };
-        let sources = f.sources.unwrap_or_default().build().map_err(in_file)?;
+        let (sources, routers) = f.sources.unwrap_or_default().build().map_err(in_file)?;
         let mut inline_secrets = Vec::new();
         let store_url = match f.store.map(StoreConfig::url).transpose().map_err(in_file)? {
             Some(Some((url, inline))) => {
@@ -270,8 +274,10 @@ impl Settings {
             .transpose()
             .map_err(in_file)?;
         let (channels, dns) = lists(f.channels, f.dns, &template).map_err(in_file)?;
+        let watch = f.watch.unwrap_or_default();
         Ok(Settings {
-            watch_interfaces: f.watch.unwrap_or_default().interfaces(),
+            watch_interfaces: watch.interfaces(),
+            routers: if watch.routers() { routers } else { Vec::new() },
             channels,
             dns,
             origin,

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ip_monitor_core::{
-    AnswerFormat, DnsIpSource, HttpIpSource, IpSource, LocalInterfaceSource, SourceSet, Strategy,
+    AnswerFormat, DnsIpSource, HttpIpSource, IpSource, LocalInterfaceSource, RouterSource,
+    SourceSet, Strategy, UpnpSource,
 };
 use serde::Deserialize;
 
@@ -43,12 +44,14 @@ struct SourceEntry {
     prefer: Option<String>,
     /// `kind = "command"`: the program and its arguments.
     command: Option<Vec<String>>,
+    /// `kind = "natpmp"` and `"pcp"`: "auto" (the default route's gateway) or an address.
+    gateway: Option<String>,
 }
 
 impl SourcesConfig {
     /// The source set: the listed sources (the public services when none is listed), the
     /// strategy, the quorum and the timeout.
-    pub(super) fn build(self) -> Result<SourceSet, KeyError> {
+    pub(super) fn build(self) -> Result<(SourceSet, Vec<RouterSource>), KeyError> {
         let strategy = match self.strategy.as_deref() {
             None | Some("quorum") => Strategy::Quorum,
             Some("first") => Strategy::First,
@@ -61,10 +64,17 @@ impl SourcesConfig {
             }
         };
         let mut list: Vec<Arc<dyn IpSource>> = Vec::new();
+        let mut routers = Vec::new();
         for (i, entry) in self.list.iter().enumerate() {
-            list.push(source(entry).map_err(|(key, message)| {
+            let at = |(key, message): (&str, String)| {
                 KeyError::new(format!("sources.list[{i}].{key}"), message)
-            })?);
+            };
+            if let Some(router) = router(entry).map_err(at)? {
+                routers.push(router.clone());
+                list.push(Arc::new(router));
+            } else {
+                list.push(source(entry).map_err(at)?);
+            }
         }
         if list.is_empty() {
             list = HttpIpSource::public_defaults()
@@ -76,7 +86,7 @@ impl SourcesConfig {
         if let Some(q) = self.quorum {
             sources = sources.quorum(q);
         }
-        Ok(sources)
+        Ok((sources, routers))
     }
 }
 
@@ -105,6 +115,7 @@ fn check_keys_of_kind(e: &SourceEntry) -> Result<(), (&'static str, String)> {
         ("interface", e.interface.is_some()),
         ("prefer", e.prefer.is_some()),
         ("command", e.command.is_some()),
+        ("gateway", e.gateway.is_some()),
     ];
     let used: &[&str] = match e.kind.as_str() {
         "http" | "cloudflare-trace" => &["url", "ca_file", "allow_non_global", "name"],
@@ -112,6 +123,8 @@ fn check_keys_of_kind(e: &SourceEntry) -> Result<(), (&'static str, String)> {
         "local" => &["target", "target_v6"],
         "interface" => &["interface", "prefer"],
         "command" => &["command", "name"],
+        "natpmp" | "pcp" => &["gateway", "name"],
+        "upnp" => &["url", "name"],
         // An unknown kind is reported as such.
         _ => return Ok(()),
     };
@@ -174,12 +187,13 @@ fn source(e: &SourceEntry) -> Result<Arc<dyn IpSource>, (&'static str, String)> 
         }
         "interface" => interface(e)?,
         "command" => command(e)?,
+        "upnp" => upnp(e)?,
         other => {
             return Err((
                 "kind",
                 format!(
                     "{other:?}: expected \"http\", \"cloudflare-trace\", \"dns\", \"local\", \
-                     \"interface\" or \"command\""
+                     \"interface\", \"natpmp\", \"pcp\", \"upnp\" or \"command\""
                 ),
             ));
         }
@@ -259,4 +273,51 @@ fn command(e: &SourceEntry) -> Result<Arc<dyn IpSource>, (&'static str, String)>
         Some(name) => s.name(name.clone()),
         None => s,
     }))
+}
+
+/// A NAT-PMP or PCP source (`None` for other kinds): the binary also listens for its
+/// router's announcements.
+fn router(e: &SourceEntry) -> Result<Option<RouterSource>, (&'static str, String)> {
+    let mut s = match e.kind.as_str() {
+        "natpmp" => RouterSource::nat_pmp(),
+        "pcp" => RouterSource::pcp(),
+        _ => return Ok(None),
+    };
+    check_keys_of_kind(e)?;
+    match e.gateway.as_deref() {
+        None | Some("auto") => {}
+        Some(address) => {
+            let ip = address.parse().map_err(|_| {
+                (
+                    "gateway",
+                    format!("{address:?}: expected \"auto\" or the router's address, e.g. \"192.168.1.1\""),
+                )
+            })?;
+            s = s.gateway(ip);
+        }
+    }
+    if let Some(name) = &e.name {
+        s = s.name(name.clone());
+    }
+    Ok(Some(s))
+}
+
+fn upnp(e: &SourceEntry) -> Result<Arc<dyn IpSource>, (&'static str, String)> {
+    let mut s = UpnpSource::new().map_err(|err| ("kind", err.to_string()))?;
+    if let Some(url) = &e.url {
+        if !url.starts_with("http://") && !url.starts_with("https://") {
+            return Err((
+                "url",
+                format!(
+                    "{url:?}: expected the device description's URL, e.g. \
+                         \"http://192.168.1.1:5000/rootDesc.xml\""
+                ),
+            ));
+        }
+        s = s.url(url.clone());
+    }
+    if let Some(name) = &e.name {
+        s = s.name(name.clone());
+    }
+    Ok(Arc::new(s))
 }

@@ -162,6 +162,22 @@ fn interface_command_and_watch_errors_name_the_key() {
             "sources.list[0].command",
         ),
         ("[watch]\ninterfaces = \"yes\"", "interfaces"),
+        (
+            "[[sources.list]]\nkind = \"natpmp\"\ngateway = \"router.lan\"",
+            "sources.list[0].gateway",
+        ),
+        (
+            "[[sources.list]]\nkind = \"pcp\"\nurl = \"http://192.168.1.1/\"",
+            "sources.list[0].url",
+        ),
+        (
+            "[[sources.list]]\nkind = \"upnp\"\nurl = \"192.168.1.1:5000\"",
+            "sources.list[0].url",
+        ),
+        (
+            "[[sources.list]]\nkind = \"upnp\"\ngateway = \"192.168.1.1\"",
+            "sources.list[0].gateway",
+        ),
         ("[watch]\nrouter = true", "router"),
     ]);
 }
@@ -182,6 +198,20 @@ fn interface_and_command_sources_and_the_watch_load() {
         load("").unwrap().watch_interfaces,
         "interface events are on by default"
     );
+}
+
+#[test]
+fn router_sources_load_and_their_announcements_are_listened_for() {
+    let text = "[[sources.list]]\nkind = \"natpmp\"\n\
+                [[sources.list]]\nkind = \"pcp\"\ngateway = \"192.168.1.1\"\nname = \"box\"\n\
+                [[sources.list]]\nkind = \"upnp\"\nurl = \"http://192.168.1.1:5000/rootDesc.xml\"";
+    let s = load(text).unwrap();
+    let names: Vec<&str> = s.sources.sources().iter().map(|s| s.name()).collect();
+    assert_eq!(names, ["natpmp", "box", "upnp"]);
+    let gateways: Vec<_> = s.routers.iter().map(|r| r.configured_gateway()).collect();
+    assert_eq!(gateways, [None, Some("192.168.1.1".parse().unwrap())]);
+    let off = load(&format!("[watch]\nrouters = false\n{text}")).unwrap();
+    assert!(off.routers.is_empty());
 }
 
 mod example_file {
