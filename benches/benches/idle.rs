@@ -9,9 +9,7 @@
 //!
 //! Run: `cargo build --release -p ip-monitor-example-axum && cargo bench -p ip-monitor-benches --bench idle`
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use std::net::Ipv4Addr;
@@ -19,31 +17,9 @@ use std::net::Ipv4Addr;
 use hickory_proto::op::{Message, OpCode};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record};
+use ip_monitor_benches::CpuTimed;
 use ip_monitor_testkit::dns::{DnsServer, Reply};
 use ip_monitor_testkit::{Behavior, HttpServer};
-
-/// The example, run by `scripts/cpu_time.py`, which reports its CPU time to the
-/// microsecond when it is stopped (`/proc/PID/stat` counts in 10 ms ticks, too coarse for an
-/// idle process).
-struct Running {
-    wrapper: Child,
-    /// The example's own pid.
-    pid: u32,
-    out: BufReader<ChildStdout>,
-}
-
-impl Running {
-    /// Stop the example: the CPU seconds it used in all, user and system.
-    fn stop(mut self) -> f64 {
-        drop(self.wrapper.stdin.take());
-        let mut line = String::new();
-        self.out.read_line(&mut line).unwrap();
-        let _ = self.wrapper.wait();
-        line.trim()
-            .parse()
-            .expect("cpu_time.py reports CPU seconds")
-    }
-}
 
 /// A size from `/proc/PID/status`, in KiB: `VmRSS`, or its parts `RssAnon` (heap, stacks)
 /// and `RssFile` (pages of the binary and libraries that were touched).
@@ -57,7 +33,7 @@ fn proc_status_kib(pid: u32, field: &str) -> u64 {
         .unwrap()
 }
 
-fn start(bin: &PathBuf, dir: &std::path::Path, monitor: bool, sources: &str) -> Running {
+fn start(bin: &PathBuf, dir: &std::path::Path, monitor: bool, sources: &str) -> CpuTimed {
     let ca = ip_monitor_testkit::fixture("ca.pem");
     // The application's staff table, so the monitor's first check records and notifies.
     ip_monitor_testkit::sql::exec(
@@ -71,33 +47,18 @@ fn start(bin: &PathBuf, dir: &std::path::Path, monitor: bool, sources: &str) -> 
         .local_addr()
         .unwrap()
         .port();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cpu_time.py");
-    let mut wrapper = Command::new("python3")
-        .arg(script)
-        .arg(bin)
-        .current_dir(dir)
-        .env(
-            "APP_DATABASE_URL",
-            format!("sqlite://{}", dir.join("app.db").display()),
-        )
-        .env("APP_BIND", format!("127.0.0.1:{port}"))
-        .env("IP_MONITOR_SOURCES", sources)
-        .env("IP_MONITOR_CA_FILE", ca)
-        .env("APP_IP_MONITOR", if monitor { "on" } else { "off" })
-        .env("IP_MONITOR_OUTBOX", dir.join("outbox"))
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("python3 runs scripts/cpu_time.py");
-    let mut out = BufReader::new(wrapper.stdout.take().unwrap());
-    let mut line = String::new();
-    out.read_line(&mut line).unwrap();
-    let pid = line
-        .trim()
-        .parse()
-        .expect("build the example first: cargo build --release -p ip-monitor-example-axum");
-    Running { wrapper, pid, out }
+    let app_db = format!("sqlite://{}", dir.join("app.db").display());
+    CpuTimed::start(bin, &[], |command| {
+        command
+            .current_dir(dir)
+            .env("APP_DATABASE_URL", &app_db)
+            .env("APP_BIND", format!("127.0.0.1:{port}"))
+            .env("IP_MONITOR_SOURCES", sources)
+            .env("IP_MONITOR_CA_FILE", &ca)
+            .env("APP_IP_MONITOR", if monitor { "on" } else { "off" })
+            .env("IP_MONITOR_OUTBOX", dir.join("outbox"))
+            .env("RUST_LOG", "warn");
+    })
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -156,16 +117,16 @@ async fn main() {
     let dirs: Vec<_> = (0..sources.len() * 2)
         .map(|_| tempfile::tempdir().unwrap())
         .collect();
-    let mut long: Vec<Running> = Vec::new();
-    let mut short: Vec<Running> = Vec::new();
+    let mut long: Vec<CpuTimed> = Vec::new();
+    let mut short: Vec<CpuTimed> = Vec::new();
     for (i, (s, monitor)) in sources.iter().enumerate() {
         long.push(start(&bin, dirs[2 * i].path(), *monitor, s));
         short.push(start(&bin, dirs[2 * i + 1].path(), *monitor, s));
     }
     // Let them start up (and each monitor run its first check and deliveries).
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let startup: Vec<f64> = short.into_iter().map(Running::stop).collect();
-    let status = |running: &[Running], field: &str| -> Vec<u64> {
+    let startup: Vec<f64> = short.into_iter().map(CpuTimed::stop).collect();
+    let status = |running: &[CpuTimed], field: &str| -> Vec<u64> {
         running
             .iter()
             .map(|r| proc_status_kib(r.pid, field))

@@ -44,3 +44,56 @@ impl Drop for Kill {
         let _ = self.0.wait();
     }
 }
+
+/// A command run by `benches/scripts/cpu_time.py`, which reports the CPU time it used to the
+/// microsecond when it is stopped (`wait4`'s rusage; `/proc/PID/stat` counts in 10 ms
+/// ticks, too coarse for an idle process).
+#[derive(Debug)]
+pub struct CpuTimed {
+    wrapper: std::process::Child,
+    out: std::io::BufReader<std::process::ChildStdout>,
+    /// The command's own pid.
+    pub pid: u32,
+}
+
+impl CpuTimed {
+    /// Start `program` with `args` under the wrapper; `configure` sets its environment and
+    /// directory (the wrapper passes them on).
+    pub fn start(
+        program: impl AsRef<std::ffi::OsStr>,
+        args: &[&std::ffi::OsStr],
+        configure: impl FnOnce(&mut std::process::Command),
+    ) -> CpuTimed {
+        use std::io::BufRead;
+        use std::process::{Command, Stdio};
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cpu_time.py");
+        let mut command = Command::new("python3");
+        command.arg(script).arg(program).args(args);
+        configure(&mut command);
+        let mut wrapper = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("python3 runs scripts/cpu_time.py");
+        let mut out = std::io::BufReader::new(wrapper.stdout.take().unwrap());
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let pid = line
+            .trim()
+            .parse()
+            .expect("cpu_time.py starts the program and prints its pid");
+        CpuTimed { wrapper, out, pid }
+    }
+
+    /// Stop it: the CPU seconds it used in all, user and system.
+    pub fn stop(mut self) -> f64 {
+        use std::io::BufRead;
+        drop(self.wrapper.stdin.take());
+        let mut line = String::new();
+        self.out.read_line(&mut line).unwrap();
+        let _ = self.wrapper.wait();
+        line.trim()
+            .parse()
+            .expect("cpu_time.py reports CPU seconds")
+    }
+}

@@ -108,8 +108,11 @@ fn main() -> ExitCode {
     // One thread drives every session and check; the store's calls run on tokio's blocking
     // threads. A fan-out is faster so than with a worker per core handing tasks to each
     // other (8,450 against 7,870 msg/s at 2,000 recipients, docs/performance.md).
+    // The blocking threads outlive the heartbeat's period (10 s by default): an idle monitor
+    // does not create and end a thread for every store call.
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
+        .thread_keep_alive(std::time::Duration::from_secs(120))
         .build()
     {
         Ok(rt) => rt,
