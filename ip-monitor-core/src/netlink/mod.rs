@@ -6,7 +6,7 @@ use std::io;
 use std::net::IpAddr;
 
 use netlink_packet_core::{
-    NLM_F_DUMP, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::address::{AddressAttribute, AddressMessage, AddressScope};
 use netlink_packet_route::link::{LinkAttribute, LinkMessage};
@@ -49,16 +49,9 @@ fn request(message: RouteNetlinkMessage, flags: u16) -> Vec<u8> {
 fn messages(data: &[u8]) -> io::Result<(Vec<RouteNetlinkMessage>, bool)> {
     let mut out = Vec::new();
     let mut offset = 0;
-    while offset + 16 <= data.len() {
-        let length = u32::from_ne_bytes([
-            data[offset],
-            data[offset + 1],
-            data[offset + 2],
-            data[offset + 3],
-        ]) as usize;
-        if length < 16 || offset + length > data.len() {
-            break;
-        }
+    // Each message's header says how long it is; messages are 4-byte aligned.
+    while let Ok(buffer) = NetlinkBuffer::new_checked(&data[offset..]) {
+        let length = buffer.length() as usize;
         match NetlinkMessage::<RouteNetlinkMessage>::deserialize(&data[offset..offset + length]) {
             Ok(message) => match message.payload {
                 NetlinkPayload::Done(_) => return Ok((out, true)),
@@ -68,8 +61,10 @@ fn messages(data: &[u8]) -> io::Result<(Vec<RouteNetlinkMessage>, bool)> {
             },
             Err(e) => tracing::debug!(error = %e, "skipped an undecodable netlink message"),
         }
-        // Messages are 4-byte aligned.
         offset += (length + 3) & !3;
+        if offset >= data.len() {
+            break;
+        }
     }
     Ok((out, false))
 }
