@@ -19,6 +19,8 @@ pub mod chat;
 pub mod dns;
 mod error;
 mod fallback;
+#[cfg(all(feature = "command", unix))]
+mod hook;
 mod permit;
 mod recording;
 mod router;
@@ -27,6 +29,8 @@ mod router;
 pub use api::check_secret_transport;
 pub use error::{FailureKind, NotifyError};
 pub use fallback::FallbackNotifier;
+#[cfg(all(feature = "command", unix))]
+pub use hook::{EX_TEMPFAIL, HookNotifier};
 pub use permit::SendPermit;
 pub use recording::RecordingNotifier;
 pub use router::ChannelRouter;

@@ -121,7 +121,7 @@ pub(crate) async fn recipients_elsewhere(s: &Settings) -> Result<Arc<dyn Recipie
 /// The email notifier, and the channels beside it.
 pub(crate) fn notifier(s: &Settings) -> Arc<dyn Notifier> {
     let email = email_notifier(s);
-    if s.channels.is_empty() && s.dns.is_empty() {
+    if s.channels.is_empty() && s.dns.is_empty() && s.hooks.is_empty() {
         return email;
     }
     let router = s
@@ -130,18 +130,26 @@ pub(crate) fn notifier(s: &Settings) -> Arc<dyn Notifier> {
         .fold(ChannelRouter::new(email), |router, (name, chat)| {
             router.channel(name.clone(), chat.clone())
         });
+    let router = s.hooks.iter().fold(router, |router, (name, hook)| {
+        router.channel(name.clone(), hook.clone())
+    });
     let router = s.dns.iter().fold(router, |router, d| {
         router.dns_record(d.name.clone(), Arc::clone(&d.notifier))
     });
     Arc::new(router)
 }
 
-/// The staff, then the chat channels and the DNS records: one delivery each per change.
+/// The staff, then the chat channels, the hooks and the DNS records: one delivery each per
+/// change.
 pub(crate) fn with_channels(s: &Settings, people: Arc<dyn Recipients>) -> Arc<dyn Recipients> {
-    if s.channels.is_empty() && s.dns.is_empty() {
+    if s.channels.is_empty() && s.dns.is_empty() && s.hooks.is_empty() {
         return people;
     }
-    let channels = s.channels.iter().map(|(name, _)| name.as_str());
+    let channels = s
+        .channels
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .chain(s.hooks.iter().map(|(name, _)| name.as_str()));
     let records = s.dns.iter().map(|d| d.name.as_str());
     Arc::new(
         WithChannels::new(people, channels)

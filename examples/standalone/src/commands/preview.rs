@@ -1,4 +1,4 @@
-//! `preview --out DIR [--ip ADDR]`: the message, the QR code, each channel's payload and each DNS record's plan, written to files.
+//! `preview --out DIR [--ip ADDR]`: the message, the QR code, each channel's payload, each hook's command line and each DNS record's plan, written to files.
 
 use std::net::IpAddr;
 use std::path::Path;
@@ -35,6 +35,13 @@ pub(crate) async fn preview(s: &Settings, out: &Path, ip: Option<IpAddr>) -> Out
             .await?;
             println!("{}", path.display());
         }
+    }
+    // Each hook: what it would run (nothing is run).
+    for (name, hook) in &s.hooks {
+        let path = out.join(format!("{name}.txt"));
+        let line = format!("would run {:?}\n", hook.command_line(&notice));
+        ip_monitor_lettre::write_atomically(&path, line.as_bytes()).await?;
+        println!("{}", path.display());
     }
     // Each DNS record: what its update would do (nothing is sent).
     for d in &s.dns {

@@ -12,6 +12,7 @@ use serde::Deserialize;
 mod channels;
 mod dns;
 mod email;
+mod hooks;
 mod log;
 mod recipients;
 mod server;
@@ -28,6 +29,7 @@ pub use smtp::NotifierSetting;
 use channels::ChannelConfig;
 use dns::DnsConfig;
 use email::EmailConfig;
+use hooks::HookConfig;
 use log::LogConfig;
 use recipients::{RecipientsConfig, StoreConfig};
 use server::ServerConfig;
@@ -90,6 +92,7 @@ struct FileConfig {
     channels: Vec<ChannelConfig>,
     dns: Vec<DnsConfig>,
     watch: Option<WatchConfig>,
+    hooks: Vec<HookConfig>,
 }
 
 /// Everything the commands need, validated. Its `Debug` masks every secret.
@@ -120,6 +123,8 @@ pub struct Settings {
     pub channels: Vec<(String, ip_monitor_core::chat::ChatNotifier)>,
     /// The DNS records kept on the address (`[[dns]]`), each updated once per change.
     pub dns: Vec<DnsSetting>,
+    /// The programs run once per change (`[[hooks]]`), each a channel of its own.
+    pub hooks: Vec<(String, ip_monitor_core::notify::HookNotifier)>,
     /// `[watch] interfaces`: check at once on the kernel's address and route events (where
     /// the system has them).
     pub watch_interfaces: bool,
@@ -150,6 +155,7 @@ impl fmt::Debug for Settings {
             .field("server", &self.server)
             .field("channels", &self.channels)
             .field("dns", &self.dns)
+            .field("hooks", &self.hooks)
             .field("watch_interfaces", &self.watch_interfaces)
             .field("routers", &self.routers)
             .field("inline_secrets", &self.inline_secrets)
@@ -171,6 +177,7 @@ const FILE_KEYS: &[&str] = &[
     "channels",
     "dns",
     "watch",
+    "hooks",
 ];
 
 impl Settings {
@@ -274,8 +281,16 @@ impl Settings {
             .transpose()
             .map_err(in_file)?;
         let (channels, dns) = lists(f.channels, f.dns, &template).map_err(in_file)?;
+        let mut taken: Vec<String> = channels.iter().map(|(name, _)| name.clone()).collect();
+        let mut hooks = Vec::with_capacity(f.hooks.len());
+        for (i, h) in f.hooks.into_iter().enumerate() {
+            let hook = h.build(i, &taken).map_err(in_file)?;
+            taken.push(hook.0.clone());
+            hooks.push(hook);
+        }
         let watch = f.watch.unwrap_or_default();
         Ok(Settings {
+            hooks,
             watch_interfaces: watch.interfaces(),
             routers: if watch.routers() { routers } else { Vec::new() },
             channels,

@@ -162,6 +162,24 @@ fn interface_command_and_watch_errors_name_the_key() {
             "sources.list[0].command",
         ),
         ("[watch]\ninterfaces = \"yes\"", "interfaces"),
+        ("[[hooks]]\ntimeout = \"5s\"", "hooks[0].command"),
+        ("[[hooks]]\ncommand = []", "hooks[0].command"),
+        (
+            "[[hooks]]\ncommand = [\"/bin/true\"]\ntimeout = \"0s\"",
+            "hooks[0].timeout",
+        ),
+        (
+            "[[hooks]]\ncommand = [\"/bin/true\"]\nname = \"a b\"",
+            "hooks[0].name",
+        ),
+        (
+            "[[hooks]]\ncommand = [\"/bin/true\"]\n[[hooks]]\ncommand = [\"/usr/bin/true\"]",
+            "hooks[1].name",
+        ),
+        (
+            "[[hooks]]\ncommand = [\"/bin/true\"]\nshell = true",
+            "shell",
+        ),
         (
             "[[sources.list]]\nkind = \"natpmp\"\ngateway = \"router.lan\"",
             "sources.list[0].gateway",
