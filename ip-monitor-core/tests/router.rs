@@ -197,6 +197,23 @@ fn the_routers_announcement_is_checked_at_once_and_a_strangers_is_not() {
             wait_for_change(&mut events, Duration::from_secs(5)).await,
             Some(external("81.2.69.170"))
         );
+
+        // A burst of announcements, each of another address (as a forger on the LAN could
+        // send): at most one check a second.
+        for i in 0..6 {
+            router.set_external(external(&format!("81.2.69.{}", 180 + i)));
+            router.announce().await;
+        }
+        let mut seen = 0;
+        let counted = async {
+            while let Ok(event) = events.recv().await {
+                if matches!(event, Event::Checked { .. }) {
+                    seen += 1;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(1500), counted).await;
+        assert!((1..=2).contains(&seen), "{seen} checks in 1.5 s");
         monitor.shutdown().await.unwrap();
     });
 }

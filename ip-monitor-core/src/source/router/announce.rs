@@ -42,7 +42,8 @@ fn announcement(packet: &[u8]) -> Option<Announcement> {
 /// from such a router: only from the configured gateway, or the default route's (RFC 6886
 /// §3.2.1). A router repeats an announcement up to ten times over a minute or so, and may
 /// send a PCP ANNOUNCE beside it: a new address wakes at once, anything else at most once
-/// per [`REPEAT`](RouterWatch::REPEAT).
+/// per [`REPEAT`](RouterWatch::REPEAT); and never more than one check per
+/// [`MIN_GAP`](RouterWatch::MIN_GAP).
 ///
 /// Dropping the watch stops it.
 #[derive(Debug)]
@@ -55,6 +56,8 @@ impl RouterWatch {
     pub const PORT: u16 = 5350;
     /// How long an announcement of the same address is taken as a repeat.
     pub const REPEAT: Duration = Duration::from_secs(10);
+    /// The least time between two checks it asks for.
+    pub const MIN_GAP: Duration = Duration::from_secs(1);
 
     /// Listen for the routers of `sources` (on IPv4, and IPv6 where the host has it) on the
     /// current tokio runtime. Fails when port 5350 cannot be bound.
@@ -152,6 +155,11 @@ async fn listen(
         }
         if !new_address && woken.is_some_and(|at| at.elapsed() < RouterWatch::REPEAT) {
             continue;
+        }
+        // However many come (a LAN host can forge the gateway's address), at most one check
+        // a second.
+        if let Some(at) = woken {
+            tokio::time::sleep(RouterWatch::MIN_GAP.saturating_sub(at.elapsed())).await;
         }
         woken = Some(Instant::now());
         tracing::info!(router = %from.ip(), ?said, "the router announced a change: checking now");
