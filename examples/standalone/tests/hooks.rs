@@ -192,22 +192,30 @@ timeout = "1s"
         common::signal(&monitor.0, "-TERM");
         let _ = monitor.0.wait();
     }
-    let out = Command::new(BIN)
-        .args([
-            "--config",
-            config.to_str().unwrap(),
-            "test",
-            "--force",
-            "--ip",
-            "81.2.69.200",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // The standby may take the lease while the leader stops, and hold it for its ttl (0.9 s).
+    let started = Instant::now();
+    loop {
+        let out = Command::new(BIN)
+            .args([
+                "--config",
+                config.to_str().unwrap(),
+                "test",
+                "--force",
+                "--ip",
+                "81.2.69.200",
+            ])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            said.contains("does not hold the lease") && started.elapsed() < Duration::from_secs(5),
+            "{said}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
     wait_until("the test run", Duration::from_secs(20), || {
         runs(dir.path())
             .iter()

@@ -16,7 +16,8 @@ use crate::address::{Family, Scope};
 ///
 /// With privacy extensions on, the kernel's source address for IPv6 is a *temporary*
 /// address that rotates daily; on Linux (the `interfaces` feature) such an answer is
-/// replaced by the same interface's stable address, and is an error when it has none.
+/// replaced by the same interface's stable address, and is an error when it has none (where
+/// the address table cannot be read, the kernel's choice stands).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")]
@@ -92,9 +93,14 @@ impl IpSource for LocalInterfaceSource {
         }
         #[cfg(all(feature = "interfaces", target_os = "linux"))]
         if ip.is_ipv6() {
-            let addresses = crate::netlink::addresses().await.map_err(transport)?;
-            return crate::netlink::instead_of_temporary(&addresses, ip)
-                .map_err(SourceError::NoAddress);
+            match crate::netlink::addresses().await {
+                Ok(addresses) => {
+                    return crate::netlink::instead_of_temporary(&addresses, ip)
+                        .map_err(SourceError::NoAddress);
+                }
+                // A sandbox without netlink: the kernel's choice, as on other systems.
+                Err(e) => tracing::debug!(error = %e, "cannot read the address table"),
+            }
         }
         Ok(ip)
     }
