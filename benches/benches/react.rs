@@ -109,8 +109,8 @@ fn router_rounds(
     dir: &Path,
     smtp: &SmtpServer,
     rt: &tokio::runtime::Runtime,
+    gateway: IpAddr,
 ) -> Vec<f64> {
-    let gateway: IpAddr = "192.168.7.1".parse().unwrap();
     let router = rt.block_on(Router::start(gateway, "81.2.69.100".parse().unwrap()));
     let monitor = start(bin, dir, smtp.addr.port(), "kind = \"natpmp\"");
     let mut sent = smtp.messages().len() + 1;
@@ -165,11 +165,8 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(120);
-    netns::veth();
     // The LAN: this host 192.168.7.2 on veth0, the router 192.168.7.1 on veth1.
-    ip("addr add 192.168.7.2/24 dev veth0");
-    ip("addr add 192.168.7.1/24 dev veth1");
-    ip("route add default via 192.168.7.1 dev veth0");
+    let gateway = netns::lan();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -185,7 +182,7 @@ fn main() {
     );
     summary(
         "NAT-PMP router's announcement",
-        router_rounds(&bin, dir.path(), &smtp, &rt),
+        router_rounds(&bin, dir.path(), &smtp, &rt, gateway),
     );
     let (started_up, on, off) = idle(&bin, dir.path(), &smtp, secs);
     println!(

@@ -11,15 +11,7 @@ use ip_monitor_core::{
     Event, Family, InterfaceSource, InterfaceWatch, IpSource, LocalInterfaceSource, MemoryStore,
     Monitor, MonitorConfig, Prefer, RecordingNotifier, SourceSet, StaticRecipients,
 };
-use ip_monitor_testkit::netns::{self, ip, ip_output};
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
+use ip_monitor_testkit::netns::{self, block_on, ip, ip_output};
 
 /// The temporary address the kernel made on `veth0`.
 fn temporary_address() -> IpAddr {

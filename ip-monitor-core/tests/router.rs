@@ -12,28 +12,10 @@ use ip_monitor_core::{
     Event, Family, IpSource, MemoryStore, Monitor, MonitorConfig, RecordingNotifier, RouterSource,
     RouterWatch, SourceError, SourceSet, StaticRecipients,
 };
-use ip_monitor_testkit::netns::{self, ip};
+use ip_monitor_testkit::netns::{self, block_on, ip, lan};
 use ip_monitor_testkit::router::Router;
 
 const GATEWAY: &str = "192.168.7.1";
-
-fn block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(f)
-}
-
-/// A LAN: this host 192.168.7.2 on veth0, the router 192.168.7.1 on veth1, the default
-/// route through it.
-fn lan() -> IpAddr {
-    netns::veth();
-    ip("addr add 192.168.7.2/24 dev veth0");
-    ip(&format!("addr add {GATEWAY}/24 dev veth1"));
-    ip(&format!("route add default via {GATEWAY} dev veth0"));
-    GATEWAY.parse().unwrap()
-}
 
 fn external(ip: &str) -> IpAddr {
     ip.parse().unwrap()

@@ -69,29 +69,22 @@ async fn the_fake_gateway_speaks_upnp_as_miniupnpc_reads_it() {
 #[cfg(target_os = "linux")]
 #[test]
 fn the_gateway_is_found_by_an_ssdp_search_on_the_lan() {
-    use ip_monitor_testkit::netns::{self, ip};
+    use ip_monitor_testkit::netns;
     if !netns::isolated("the_gateway_is_found_by_an_ssdp_search_on_the_lan") {
         return;
     }
-    netns::veth();
-    ip("addr add 192.168.7.2/24 dev veth0");
-    ip("addr add 192.168.7.1/24 dev veth1");
-    ip("route add default via 192.168.7.1 dev veth0");
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(async {
-            let source = UpnpSource::new().unwrap();
-            // Nobody answers the search yet.
-            let err = ask(source.clone(), Family::V4).await.unwrap_err();
-            assert!(
-                err.to_string().contains("no Internet Gateway Device"),
-                "{err}"
-            );
-            let mut igd = Igd::start("192.168.7.1:0", "81.2.69.161").await;
-            igd.answer_searches().await;
-            let got = ask(source, Family::V4).await.unwrap();
-            assert_eq!(got.to_string(), "81.2.69.161");
-        });
+    netns::lan();
+    netns::block_on(async {
+        let source = UpnpSource::new().unwrap();
+        // Nobody answers the search yet.
+        let err = ask(source.clone(), Family::V4).await.unwrap_err();
+        assert!(
+            err.to_string().contains("no Internet Gateway Device"),
+            "{err}"
+        );
+        let mut igd = Igd::start("192.168.7.1:0", "81.2.69.161").await;
+        igd.answer_searches().await;
+        let got = ask(source, Family::V4).await.unwrap();
+        assert_eq!(got.to_string(), "81.2.69.161");
+    });
 }

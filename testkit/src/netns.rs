@@ -104,6 +104,26 @@ pub fn veth() {
     ip("link set veth1 up");
 }
 
+/// The LAN of the router tests: [`veth`], this host 192.168.7.2 on `veth0`, the router
+/// 192.168.7.1 on `veth1`, and the default route through it. Returns the router's address.
+pub fn lan() -> std::net::IpAddr {
+    veth();
+    ip("addr add 192.168.7.2/24 dev veth0");
+    ip("addr add 192.168.7.1/24 dev veth1");
+    ip("route add default via 192.168.7.1 dev veth0");
+    std::net::IpAddr::from([192, 168, 7, 1])
+}
+
+/// Run `f` to completion on a runtime of its own (the inner run of a test is a plain
+/// `#[test]`: the outer run must not start a runtime it would block in).
+pub fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(f)
+}
+
 /// Wait (at most 5 s) until no address of `device` is tentative: duplicate address
 /// detection has finished.
 pub fn settled(device: &str) {

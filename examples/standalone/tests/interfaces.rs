@@ -146,20 +146,14 @@ fn replaced_addresses_reach_staff_at_once_postgres() {
 
 /// The router's announcement of a new external address reaches staff at once.
 fn announced_addresses_reach_staff(db: &str) {
-    netns::veth();
-    ip("addr add 192.168.7.2/24 dev veth0");
-    ip("addr add 192.168.7.1/24 dev veth1");
-    ip("route add default via 192.168.7.1 dev veth0");
+    let gateway = netns::lan();
     common::setup_staff(db, STAFF, false);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let router = rt.block_on(Router::start(
-        "192.168.7.1".parse().unwrap(),
-        "81.2.69.160".parse().unwrap(),
-    ));
+    let router = rt.block_on(Router::start(gateway, "81.2.69.160".parse().unwrap()));
     let smtp = SmtpServer::start();
     let _monitor = run(db, &smtp, "[\"v4\"]", "kind = \"natpmp\"");
     let first = smtp.wait_for(STAFF, Duration::from_secs(20));

@@ -21,6 +21,18 @@ pub(super) struct ChannelConfig {
     timeout: Option<Duration>,
 }
 
+/// Why `name` cannot name a channel (a chat's or a hook's), if it cannot: not a valid
+/// channel name, or one of `taken`.
+pub(super) fn check_name(name: &str, taken: &[String]) -> Result<(), String> {
+    if let Err(e) = Recipient::channel(name) {
+        return Err(format!("{name:?}: {}", e.reason));
+    }
+    if taken.iter().any(|t| t == name) {
+        return Err(format!("{name:?} names another channel too"));
+    }
+    Ok(())
+}
+
 impl ChannelConfig {
     /// Whether the bot's URL, a secret, is written in the configuration (`url`).
     pub(super) fn url_inline(&self) -> bool {
@@ -44,18 +56,7 @@ impl ChannelConfig {
             .parse()
             .map_err(|e: InvalidSetting| KeyError::new(key("kind"), e.reason()))?;
         let name = c.name.unwrap_or_else(|| kind.as_str().to_owned());
-        if let Err(e) = Recipient::channel(&name) {
-            return Err(KeyError::new(
-                key("name"),
-                format!("{name:?}: {}", e.reason),
-            ));
-        }
-        if taken.contains(&name) {
-            return Err(KeyError::new(
-                key("name"),
-                format!("{name:?} names another channel too"),
-            ));
-        }
+        check_name(&name, taken).map_err(|message| KeyError::new(key("name"), message))?;
         let url = match (c.url, c.url_env) {
             (Some(url), None) => url,
             (None, Some(var)) => std::env::var(&var).map_err(|_| {

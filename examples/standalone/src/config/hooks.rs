@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use ip_monitor_core::Recipient;
 use ip_monitor_core::notify::HookNotifier;
 use serde::Deserialize;
 
@@ -42,18 +41,8 @@ impl HookConfig {
         });
         let hook = HookNotifier::new(name.clone(), argv)
             .map_err(|e| KeyError::new(key("command"), e.reason()))?;
-        if let Err(e) = Recipient::channel(&name) {
-            return Err(KeyError::new(
-                key("name"),
-                format!("{name:?}: {}", e.reason),
-            ));
-        }
-        if taken.contains(&name) {
-            return Err(KeyError::new(
-                key("name"),
-                format!("{name:?} names another channel or hook too"),
-            ));
-        }
+        super::channels::check_name(&name, taken)
+            .map_err(|message| KeyError::new(key("name"), message))?;
         let timeout = self.timeout.unwrap_or(Duration::from_secs(30));
         if timeout.is_zero() || timeout > Duration::from_secs(3600) {
             return Err(KeyError::new(key("timeout"), "must be between 1s and 1h"));
