@@ -54,6 +54,14 @@ impl Drop for GroupChild {
     }
 }
 
+/// How the programs are told a family (`IP_MONITOR_FAMILY`, a hook's `{family}`).
+pub(crate) fn family_word(family: crate::address::Family) -> &'static str {
+    match family {
+        crate::address::Family::V4 => "ipv4",
+        crate::address::Family::V6 => "ipv6",
+    }
+}
+
 /// The last `n` non-empty lines of `bytes`, joined with " / ", lossily decoded.
 pub(crate) fn last_lines(bytes: &[u8], n: usize) -> String {
     let text = String::from_utf8_lossy(bytes);

@@ -7,11 +7,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::io::AsyncReadExt;
 
-use crate::address::Family;
 use crate::error::InvalidSetting;
 use crate::notice::Notice;
 use crate::notify::{Notifier, NotifyError, SendPermit, Sent};
-use crate::process::{GroupChild, last_lines};
+use crate::process::{GroupChild, family_word, last_lines};
 use crate::recipients::Recipient;
 
 /// The exit status that asks for a retry (`EX_TEMPFAIL`, sysexits.h).
@@ -116,13 +115,6 @@ impl HookNotifier {
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         command
-    }
-}
-
-fn family_word(family: Family) -> &'static str {
-    match family {
-        Family::V4 => "ipv4",
-        Family::V6 => "ipv6",
     }
 }
 

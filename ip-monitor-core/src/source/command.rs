@@ -82,13 +82,7 @@ impl IpSource for CommandIpSource {
         let mut command = tokio::process::Command::new(&self.argv[0]);
         command
             .args(&self.argv[1..])
-            .env(
-                "IP_MONITOR_FAMILY",
-                match family {
-                    Family::V4 => "ipv4",
-                    Family::V6 => "ipv6",
-                },
-            )
+            .env("IP_MONITOR_FAMILY", crate::process::family_word(family))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
