@@ -372,6 +372,11 @@ pub mod sql;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 
+/// A cloud DNS provider's API (Alibaba Cloud DNS, DNSPod, Huawei Cloud DNS) that checks
+/// each request's signature in Python.
+#[cfg(feature = "fakes")]
+pub mod cloud_dns;
+
 /// A plain HTTP/1.1 client for the tests: one request per connection.
 pub mod client;
 

@@ -11,11 +11,23 @@ use async_trait::async_trait;
 use crate::notice::Notice;
 use crate::recipients::Recipient;
 
-#[cfg(any(feature = "chat", feature = "cloudflare"))]
+#[cfg(any(
+    feature = "chat",
+    feature = "cloudflare",
+    feature = "alidns",
+    feature = "dnspod",
+    feature = "huaweicloud"
+))]
 mod api;
 #[cfg(feature = "chat")]
 pub mod chat;
-#[cfg(any(feature = "cloudflare", feature = "rfc2136"))]
+#[cfg(any(
+    feature = "cloudflare",
+    feature = "rfc2136",
+    feature = "alidns",
+    feature = "dnspod",
+    feature = "huaweicloud"
+))]
 pub mod dns;
 mod error;
 mod fallback;
@@ -25,7 +37,13 @@ mod permit;
 mod recording;
 mod router;
 
-#[cfg(any(feature = "chat", feature = "cloudflare"))]
+#[cfg(any(
+    feature = "chat",
+    feature = "cloudflare",
+    feature = "alidns",
+    feature = "dnspod",
+    feature = "huaweicloud"
+))]
 pub use api::check_secret_transport;
 pub use error::{FailureKind, NotifyError};
 pub use fallback::FallbackNotifier;

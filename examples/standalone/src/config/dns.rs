@@ -1,10 +1,15 @@
 //! `[[dns]]`: the DNS records kept on the current address, each one delivery per change
-//! (`kind = "cloudflare"` or `"rfc2136"`, and each kind's keys).
+//! (`kind = "cloudflare"`, `"rfc2136"`, `"alidns"`, `"dnspod"` or `"huaweicloud"`, and each
+//! kind's keys).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use ip_monitor_core::cloudflare::{self, CloudflareRecord};
+use ip_monitor_core::notify::dns::MARKER;
+use ip_monitor_core::notify::dns::alidns::{self, AlidnsRecord};
+use ip_monitor_core::notify::dns::dnspod::{self, DnspodRecord};
+use ip_monitor_core::notify::dns::huaweicloud::HuaweiCloudRecord;
 use ip_monitor_core::rfc2136::Rfc2136Record;
 use ip_monitor_core::{Family, Notifier, Recipient};
 use serde::Deserialize;
@@ -26,7 +31,42 @@ pub(super) struct DnsConfig {
     tsig_key_name: Option<String>,
     tsig_algorithm: Option<String>,
     tsig_secret_env: Option<String>,
+    endpoint: Option<String>,
+    access_key_id: Option<String>,
+    access_key_secret_env: Option<String>,
+    line: Option<String>,
+    secret_id: Option<String>,
+    secret_key_env: Option<String>,
+    record_line: Option<String>,
+    access_key: Option<String>,
+    region: Option<String>,
 }
+
+/// The kinds, with the keys of their own (beside `kind`, `zone`, `name`, `ttl`, `families`).
+const KINDS: &[(&str, &[&str])] = &[
+    ("cloudflare", &["token_env", "api_base", "proxied"]),
+    (
+        "rfc2136",
+        &[
+            "server",
+            "tsig_key_name",
+            "tsig_algorithm",
+            "tsig_secret_env",
+        ],
+    ),
+    (
+        "alidns",
+        &["access_key_id", "access_key_secret_env", "line", "endpoint"],
+    ),
+    (
+        "dnspod",
+        &["secret_id", "secret_key_env", "record_line", "endpoint"],
+    ),
+    (
+        "huaweicloud",
+        &["access_key", "secret_key_env", "region", "endpoint"],
+    ),
+];
 
 /// One `[[dns]]` entry.
 #[derive(Debug, Clone)]
@@ -68,12 +108,14 @@ impl Entry {
         })
     }
 
-    /// Keys of the other kind are refused by name, not ignored.
-    fn refuse(&self, names: &[(&str, bool)]) -> Result<(), KeyError> {
-        match names.iter().find(|(_, set)| *set) {
-            Some((n, _)) => Err(KeyError::new(self.key(n), "not a key of this kind")),
-            None => Ok(()),
-        }
+    /// A secret from the environment variable that the required key `name` names.
+    fn secret(&self, var: Option<String>, name: &str) -> Result<String, KeyError> {
+        self.secret_in(self.required(var, name)?, name)
+    }
+
+    /// A library setting's error, named as the key of this entry.
+    fn invalid(&self, err: ip_monitor_core::InvalidSetting) -> KeyError {
+        KeyError::new(self.key(err.field()), err.to_string_without_field())
     }
 }
 
@@ -81,16 +123,23 @@ impl DnsConfig {
     /// Entry `i`, whose record must not be one of `taken`.
     pub(super) fn build(self, i: usize, taken: &[String]) -> Result<DnsSetting, KeyError> {
         let key = |name: &str| format!("dns[{i}].{name}");
-        let kind = match self.kind.as_deref() {
-            Some(k @ ("cloudflare" | "rfc2136")) => k.to_owned(),
-            Some(other) => {
-                return Err(KeyError::new(
-                    key("kind"),
-                    format!("{other:?}: expected \"rfc2136\" or \"cloudflare\""),
-                ));
-            }
+        let (kind, own) = match self.kind.as_deref() {
+            Some(k) => match KINDS.iter().find(|(name, _)| *name == k) {
+                Some(found) => *found,
+                None => {
+                    let names: Vec<String> = KINDS.iter().map(|(n, _)| format!("{n:?}")).collect();
+                    return Err(KeyError::new(
+                        key("kind"),
+                        format!("{k:?}: expected one of {}", names.join(", ")),
+                    ));
+                }
+            },
             None => return Err(KeyError::new(key("kind"), "required")),
         };
+        // Keys of the other kinds are refused by name, not ignored.
+        if let Some(other) = self.set_keys().into_iter().find(|name| !own.contains(name)) {
+            return Err(KeyError::new(key(other), "not a key of this kind"));
+        }
         let families = match self.families.clone() {
             Some(f) if f.is_empty() => {
                 return Err(KeyError::new(
@@ -133,10 +182,12 @@ impl DnsConfig {
                 format!("{name:?} is listed twice"),
             ));
         }
-        let (notifier, plan) = if kind == "cloudflare" {
-            self.cloudflare(&entry)?
-        } else {
-            self.rfc2136(&entry)?
+        let (notifier, plan) = match kind {
+            "cloudflare" => self.cloudflare(&entry)?,
+            "rfc2136" => self.rfc2136(&entry)?,
+            "alidns" => self.alidns(&entry)?,
+            "dnspod" => self.dnspod(&entry)?,
+            _ => self.huaweicloud(&entry)?,
         };
         Ok(DnsSetting {
             name: record,
@@ -145,13 +196,35 @@ impl DnsConfig {
         })
     }
 
-    fn cloudflare(self, e: &Entry) -> Result<(Arc<dyn Notifier>, String), KeyError> {
-        e.refuse(&[
+    /// The kind-specific keys that are set.
+    fn set_keys(&self) -> Vec<&'static str> {
+        [
+            ("token_env", self.token_env.is_some()),
+            ("api_base", self.api_base.is_some()),
+            ("proxied", self.proxied.is_some()),
             ("server", self.server.is_some()),
             ("tsig_key_name", self.tsig_key_name.is_some()),
             ("tsig_algorithm", self.tsig_algorithm.is_some()),
             ("tsig_secret_env", self.tsig_secret_env.is_some()),
-        ])?;
+            ("endpoint", self.endpoint.is_some()),
+            ("access_key_id", self.access_key_id.is_some()),
+            (
+                "access_key_secret_env",
+                self.access_key_secret_env.is_some(),
+            ),
+            ("line", self.line.is_some()),
+            ("secret_id", self.secret_id.is_some()),
+            ("secret_key_env", self.secret_key_env.is_some()),
+            ("record_line", self.record_line.is_some()),
+            ("access_key", self.access_key.is_some()),
+            ("region", self.region.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(name, set)| set.then_some(name))
+        .collect()
+    }
+
+    fn cloudflare(self, e: &Entry) -> Result<(Arc<dyn Notifier>, String), KeyError> {
         let token = e.secret_in(e.required(self.token_env, "token_env")?, "token_env")?;
         let (ttl, proxied) = (self.ttl.unwrap_or(1), self.proxied.unwrap_or(false));
         let base = self
@@ -177,11 +250,6 @@ impl DnsConfig {
     }
 
     fn rfc2136(self, e: &Entry) -> Result<(Arc<dyn Notifier>, String), KeyError> {
-        e.refuse(&[
-            ("token_env", self.token_env.is_some()),
-            ("api_base", self.api_base.is_some()),
-            ("proxied", self.proxied.is_some()),
-        ])?;
         let server = e.required(self.server, "server")?;
         let server: SocketAddr = server
             .parse()
@@ -217,6 +285,87 @@ impl DnsConfig {
             })?
             .ttl(ttl)
             .families(e.families.clone());
+        Ok((Arc::new(record), plan))
+    }
+}
+
+impl DnsConfig {
+    /// `endpoint`, or the provider's own; checked to keep the key off the wire.
+    fn endpoint_or(&self, e: &Entry, default: String) -> Result<String, KeyError> {
+        let endpoint = self.endpoint.clone().unwrap_or(default);
+        ip_monitor_core::notify::check_secret_transport(&endpoint, "endpoint")
+            .map_err(|err| e.invalid(err))?;
+        Ok(endpoint)
+    }
+
+    fn alidns(self, e: &Entry) -> Result<(Arc<dyn Notifier>, String), KeyError> {
+        let key_id = e.required(self.access_key_id.clone(), "access_key_id")?;
+        let secret = e.secret(self.access_key_secret_env.clone(), "access_key_secret_env")?;
+        let endpoint = self.endpoint_or(e, alidns::ENDPOINT.to_owned())?;
+        let (ttl, line) = (
+            self.ttl.unwrap_or(600),
+            self.line.unwrap_or("default".into()),
+        );
+        let record = AlidnsRecord::new(e.zone.clone(), e.name.clone(), key_id.clone(), secret)
+            .map_err(|err| e.invalid(err))?
+            .endpoint(endpoint.clone())
+            .ttl(ttl)
+            .line(line.clone())
+            .families(e.families.clone());
+        let plan = format!(
+            "Alibaba Cloud DNS ({endpoint}, AccessKey {key_id}): set the {} record of {} in {} \
+             on the line {line} to {{address}}, ttl {ttl}, only if its remark says \"{}\" \
+             (added and marked if missing), then read it back",
+            e.types, e.name, e.zone, MARKER
+        );
+        Ok((Arc::new(record), plan))
+    }
+
+    fn dnspod(self, e: &Entry) -> Result<(Arc<dyn Notifier>, String), KeyError> {
+        let secret_id = e.required(self.secret_id.clone(), "secret_id")?;
+        let secret = e.secret(self.secret_key_env.clone(), "secret_key_env")?;
+        let endpoint = self.endpoint_or(e, dnspod::ENDPOINT.to_owned())?;
+        let ttl = self.ttl.unwrap_or(600);
+        let line = self.record_line.unwrap_or("默认".into());
+        let record = DnspodRecord::new(e.zone.clone(), e.name.clone(), secret_id.clone(), secret)
+            .map_err(|err| e.invalid(err))?
+            .endpoint(endpoint.clone())
+            .ttl(ttl)
+            .record_line(line.clone())
+            .families(e.families.clone());
+        let plan = format!(
+            "DNSPod ({endpoint}, SecretId {secret_id}): set the {} record of {} in {} \
+             on the line {line} to {{address}}, ttl {ttl}, only if its remark says \"{}\" \
+             (created if missing), then read it back",
+            e.types, e.name, e.zone, MARKER
+        );
+        Ok((Arc::new(record), plan))
+    }
+
+    fn huaweicloud(self, e: &Entry) -> Result<(Arc<dyn Notifier>, String), KeyError> {
+        let access_key = e.required(self.access_key.clone(), "access_key")?;
+        let secret = e.secret(self.secret_key_env.clone(), "secret_key_env")?;
+        let region = e.required(self.region.clone(), "region")?;
+        let ttl = self.ttl.unwrap_or(300);
+        let mut record = HuaweiCloudRecord::new(
+            &region,
+            e.zone.clone(),
+            e.name.clone(),
+            access_key.clone(),
+            secret,
+        )
+        .map_err(|err| e.invalid(err))?;
+        let endpoint = self.endpoint_or(e, record.endpoint_url().to_owned())?;
+        record = record
+            .endpoint(endpoint.clone())
+            .ttl(ttl)
+            .families(e.families.clone());
+        let plan = format!(
+            "Huawei Cloud DNS ({endpoint}, access key {access_key}): set the {} record set of {} \
+             in {} to {{address}}, ttl {ttl}, only if its description says \"{}\" \
+             (created if missing), then read it back",
+            e.types, e.name, e.zone, MARKER
+        );
         Ok((Arc::new(record), plan))
     }
 }

@@ -21,8 +21,7 @@ use crate::notify::api::{client, encode, exchange};
 use crate::notify::{Notifier, NotifyError, SendPermit, Sent};
 use crate::recipients::Recipient;
 
-/// The text in a record's comment that marks it as this monitor's.
-pub const MARKER: &str = "managed by ip-monitor";
+pub use super::MARKER;
 
 /// Cloudflare's API.
 pub const API_BASE: &str = "https://api.cloudflare.com/client/v4";

@@ -1,0 +1,260 @@
+//! What the cloud DNS providers signed with an access key share: the hashes and MACs of
+//! their signatures, the UTC timestamps they carry, and the one way a record is kept —
+//! read the record set, touch only the one marked as ours, write, and read it back.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+
+use crate::address::Family;
+use crate::notify::NotifyError;
+
+use super::MARKER;
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Lower-case hex of the SHA-256 digest of `data`.
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    ring::hmac::sign(&key, data).as_ref().to_vec()
+}
+
+/// A moment in UTC, split into its calendar fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Utc {
+    pub(crate) unix: u64,
+    pub(crate) year: i64,
+    pub(crate) month: u32,
+    pub(crate) day: u32,
+    pub(crate) hour: u32,
+    pub(crate) minute: u32,
+    pub(crate) second: u32,
+}
+
+impl Utc {
+    /// `at`, on the proleptic Gregorian calendar (days to civil date after Howard
+    /// Hinnant's published algorithm).
+    pub(crate) fn at(at: SystemTime) -> Utc {
+        let unix = at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let days = (unix / 86_400) as i64;
+        let rem = unix % 86_400;
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        Utc {
+            unix,
+            year,
+            month,
+            day,
+            hour: (rem / 3_600) as u32,
+            minute: (rem % 3_600 / 60) as u32,
+            second: (rem % 60) as u32,
+        }
+    }
+
+    /// `2026-12-03`.
+    pub(crate) fn date(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+
+    /// `2026-12-03T16:44:32Z`.
+    pub(crate) fn iso8601(&self) -> String {
+        format!(
+            "{}T{:02}:{:02}:{:02}Z",
+            self.date(),
+            self.hour,
+            self.minute,
+            self.second
+        )
+    }
+
+    /// `20261203T164432Z`.
+    pub(crate) fn basic(&self) -> String {
+        format!(
+            "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+            self.year, self.month, self.day, self.hour, self.minute, self.second
+        )
+    }
+}
+
+/// The host and port of `url` as its `Host` header carries them (the port only when it is
+/// not the scheme's default), which the signatures cover.
+pub(crate) fn host_header(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    }
+}
+
+/// `params` as a canonical query string: each name and value percent-encoded (RFC 3986),
+/// sorted by name (then value), joined with `&`.
+pub(crate) fn canonical_query<V: AsRef<str>>(params: &[(&str, V)]) -> String {
+    use crate::notify::api::encode;
+    let mut pairs: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| (encode(k), encode(v.as_ref())))
+        .collect();
+    pairs.sort();
+    let pairs: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    pairs.join("&")
+}
+
+/// The record type of `family`.
+pub(crate) fn record_type(family: Family) -> &'static str {
+    match family {
+        Family::V4 => "A",
+        Family::V6 => "AAAA",
+    }
+}
+
+/// The label of `name` relative to `zone`: `www` for `www.example.com` in `example.com`,
+/// `@` for the apex.
+pub(crate) fn relative(name: &str, zone: &str) -> String {
+    let (name, zone) = (name.trim_end_matches('.'), zone.trim_end_matches('.'));
+    if name.eq_ignore_ascii_case(zone) {
+        return "@".to_owned();
+    }
+    name[..name.len() - zone.len() - 1].to_owned()
+}
+
+/// Whether `name` is `zone` or a name under it (compared without case and final dot).
+pub(crate) fn in_zone(name: &str, zone: &str) -> bool {
+    let (name, zone) = (
+        name.trim_end_matches('.').to_ascii_lowercase(),
+        zone.trim_end_matches('.').to_ascii_lowercase(),
+    );
+    !zone.is_empty() && (name == zone || name.ends_with(&format!(".{zone}")))
+}
+
+/// The remark a record of ours is written with.
+pub(crate) fn remark() -> String {
+    format!("{MARKER}; do not edit by hand")
+}
+
+/// One record (or record set) of the name and type, as the provider lists it.
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    /// The provider's id of it.
+    pub(crate) id: String,
+    /// The addresses it holds.
+    pub(crate) values: Vec<String>,
+    /// Its remark or description holds [`MARKER`].
+    pub(crate) ours: bool,
+}
+
+/// The calls a provider's API offers for one name, each a signed request.
+#[async_trait]
+pub(crate) trait RecordApi: Send + Sync {
+    /// The provider's name, for messages.
+    fn provider(&self) -> &'static str;
+    /// The record's full name, for messages.
+    fn record_name(&self) -> &str;
+    /// The records of the name and `kind`.
+    async fn list(&self, kind: &str) -> Result<Vec<Found>, NotifyError>;
+    /// A new record of `kind` holding `address`, marked as ours.
+    async fn create(&self, kind: &str, address: &str) -> Result<(), NotifyError>;
+    /// `found` of `kind` set to hold `address` only, still marked as ours.
+    async fn update(&self, found: &Found, kind: &str, address: &str) -> Result<(), NotifyError>;
+}
+
+/// Keep the record of `family` on `address` through `api`: create it if there is none,
+/// update ours if it holds anything else, refuse if the only ones there are not ours; then
+/// read it back. Returns what was done, in words.
+pub(crate) async fn keep(
+    api: &dyn RecordApi,
+    address: std::net::IpAddr,
+    family: Family,
+) -> Result<String, NotifyError> {
+    let kind = record_type(family);
+    let address = address.to_string();
+    let (provider, name) = (api.provider(), api.record_name());
+    let found = api.list(kind).await?;
+    let ours = found.iter().find(|r| r.ours);
+    let done = match ours {
+        None if !found.is_empty() => {
+            return Err(NotifyError::permanent(format!(
+                "{provider}: the {kind} record of {name} exists and is not managed by ip-monitor \
+                 (its remark lacks \"{MARKER}\"): left alone"
+            )));
+        }
+        None => {
+            api.create(kind, &address).await?;
+            "created"
+        }
+        Some(record) if record.values == [address.as_str()] => "already",
+        Some(record) => {
+            api.update(record, kind, &address).await?;
+            "updated"
+        }
+    };
+    let after = api.list(kind).await?;
+    let kept = after
+        .iter()
+        .find(|r| r.ours)
+        .is_some_and(|r| r.values == [address.as_str()]);
+    if !kept {
+        return Err(NotifyError::transient(format!(
+            "{provider}: the {kind} record of {name} does not hold {address} after the write"
+        )));
+    }
+    Ok(format!("{kind} {name} = {address} ({done})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn calendar_fields_of_known_moments() {
+        let at = |s| Utc::at(UNIX_EPOCH + Duration::from_secs(s));
+        assert_eq!(at(0).iso8601(), "1970-01-01T00:00:00Z");
+        assert_eq!(at(951_782_400).date(), "2000-02-29");
+        assert_eq!(at(1_796_316_272).basic(), "20261203T164432Z");
+        assert_eq!(at(4_107_542_399).iso8601(), "2100-02-28T23:59:59Z");
+    }
+
+    #[test]
+    fn names_relative_to_their_zone() {
+        assert_eq!(relative("www.example.com", "example.com"), "www");
+        assert_eq!(relative("Example.com.", "example.com"), "@");
+        assert_eq!(relative("a.b.example.com", "example.com."), "a.b");
+        assert!(in_zone("WWW.example.com", "example.com"));
+        assert!(!in_zone("www.notexample.com", "example.com"));
+        assert!(!in_zone("example.com", ""));
+    }
+
+    #[test]
+    fn queries_sort_by_name_then_value() {
+        let params = [("b", "2"), ("a-b", "x y/默"), ("a", "1")];
+        assert_eq!(canonical_query(&params), "a=1&a-b=x%20y%2F%E9%BB%98&b=2");
+    }
+
+    #[test]
+    fn digests_match_published_vectors() {
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        // RFC 4231, test case 2.
+        assert_eq!(
+            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+}

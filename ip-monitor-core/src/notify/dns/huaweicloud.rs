@@ -1,0 +1,354 @@
+//! A DNS record set kept on the current address through Huawei Cloud DNS (the v2 zones
+//! and v2.1 record sets API), as a notifier: give it to a
+//! [`ChannelRouter`](crate::ChannelRouter) as the notifier of a
+//! [`Recipient::dns_record`](crate::Recipient::dns_record), and each change updates the
+//! record set once through the outbox (retried, superseded by a newer change, fenced by the
+//! lease).
+//!
+//! Every request is signed with AK/SK (SDK-HMAC-SHA256). Only a record set whose
+//! description holds [`MARKER`](super::MARKER) is changed; one without it is left alone and
+//! the delivery fails, saying so. Without any record set of the name and type, one is
+//! created with the description. After each write the set is read back. Test notices do not
+//! touch DNS.
+//!
+//! ```
+//! use ip_monitor_core::notify::dns::huaweicloud::HuaweiCloudRecord;
+//!
+//! let record =
+//!     HuaweiCloudRecord::new("cn-north-4", "example.com", "www.example.com", "AK", "secret")
+//!         .unwrap();
+//! assert_eq!(record.endpoint_url(), "https://dns.cn-north-4.myhuaweicloud.com");
+//! assert!(!format!("{record:?}").contains("secret"));
+//! ```
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::cloud::{self, Found, RecordApi, Utc};
+use crate::address::Family;
+use crate::error::InvalidSetting;
+use crate::notice::Notice;
+use crate::notify::api::{client, encode, exchange};
+use crate::notify::{Notifier, NotifyError, SendPermit, Sent};
+use crate::recipients::Recipient;
+
+/// Keeps the A and/or AAAA record set of one name on the current address.
+#[derive(Clone)]
+pub struct HuaweiCloudRecord {
+    endpoint: String,
+    access_key: String,
+    secret_key: String,
+    zone: String,
+    name: String,
+    ttl: u32,
+    families: Vec<Family>,
+    /// The zone's id, once looked up.
+    zone_id: Arc<Mutex<Option<String>>>,
+    client: reqwest::Client,
+}
+
+impl fmt::Debug for HuaweiCloudRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HuaweiCloudRecord")
+            .field("endpoint", &self.endpoint)
+            .field("access_key", &self.access_key)
+            .field("zone", &self.zone)
+            .field("name", &self.name)
+            .field("ttl", &self.ttl)
+            .field("families", &self.families)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HuaweiCloudRecord {
+    /// The record set `name` in the public zone `zone` (e.g. `www.example.com` in
+    /// `example.com`), written through the endpoint of `region` with the key pair
+    /// `access_key` / `secret_key`; A records (v4), TTL 300.
+    pub fn new(
+        region: &str,
+        zone: impl Into<String>,
+        name: impl Into<String>,
+        access_key: impl Into<String>,
+        secret_key: impl Into<String>,
+    ) -> Result<Self, InvalidSetting> {
+        let (zone, name) = (zone.into(), name.into());
+        if !cloud::in_zone(&name, &zone) {
+            return Err(InvalidSetting::new(
+                "name",
+                format!("{name} is not in the zone {zone}"),
+            ));
+        }
+        let region_ok = !region.is_empty()
+            && region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !region_ok {
+            return Err(InvalidSetting::new(
+                "region",
+                format!("{region:?}: expected a region id such as \"cn-north-4\""),
+            ));
+        }
+        Ok(HuaweiCloudRecord {
+            endpoint: format!("https://dns.{region}.myhuaweicloud.com"),
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            zone: zone.trim_end_matches('.').to_owned(),
+            name: name.trim_end_matches('.').to_owned(),
+            ttl: 300,
+            families: vec![Family::V4],
+            zone_id: Arc::default(),
+            client: client(Duration::from_secs(15))?,
+        })
+    }
+
+    /// Another endpoint than the region's (a proxy, a test server): `https`, or `http` to a
+    /// loopback address only; any other is refused when a call is made.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = url.into().trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The endpoint the calls go to.
+    pub fn endpoint_url(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The record set's TTL in seconds.
+    pub fn ttl(mut self, ttl: u32) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// Which record sets to keep: A for v4, AAAA for v6.
+    pub fn families(mut self, families: impl Into<Vec<Family>>) -> Self {
+        self.families = families.into();
+        self
+    }
+
+    /// The record set's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// `METHOD path?query` with `body`, signed; the answer's JSON.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Value>,
+    ) -> Result<Value, NotifyError> {
+        crate::notify::api::check_secret_transport(&self.endpoint, "endpoint")
+            .map_err(NotifyError::permanent)?;
+        let query = cloud::canonical_query(query);
+        let url = reqwest::Url::parse(&format!("{}{path}?{query}", self.endpoint))
+            .map_err(|e| NotifyError::permanent(format!("endpoint: {e}")))?;
+        let host = cloud::host_header(&url);
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let date = Utc::at(SystemTime::now()).basic();
+        let mut uri: String = url
+            .path()
+            .split('/')
+            .map(encode)
+            .collect::<Vec<_>>()
+            .join("/");
+        if !uri.ends_with('/') {
+            uri.push('/');
+        }
+        let signed = "content-type;host;x-sdk-date";
+        let canonical = format!(
+            "{method}\n{uri}\n{query}\ncontent-type:application/json\nhost:{host}\n\
+             x-sdk-date:{date}\n\n{signed}\n{}",
+            cloud::sha256_hex(body.as_bytes())
+        );
+        let to_sign = format!(
+            "SDK-HMAC-SHA256\n{date}\n{}",
+            cloud::sha256_hex(canonical.as_bytes())
+        );
+        let signature = cloud::hex(&cloud::hmac_sha256(
+            self.secret_key.as_bytes(),
+            to_sign.as_bytes(),
+        ));
+        let request = self
+            .client
+            .request(method.clone(), url)
+            .header(
+                "authorization",
+                format!(
+                    "SDK-HMAC-SHA256 Access={}, SignedHeaders={signed}, Signature={signature}",
+                    self.access_key
+                ),
+            )
+            .header("content-type", "application/json")
+            .header("host", &host)
+            .header("x-sdk-date", &date)
+            .body(body);
+        let (status, text) = exchange(request).await?;
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status.is_success() && v.is_object() {
+            return Ok(v);
+        }
+        let code = v["code"].as_str().or(v["error_code"].as_str());
+        let message = v["message"].as_str().or(v["error_msg"].as_str());
+        let why = match code {
+            Some(code) => format!(
+                "Huawei Cloud DNS answered {status} to {method} {path}: {code}: {}",
+                message.unwrap_or("")
+            ),
+            None => {
+                let shown: String = text.chars().take(200).collect();
+                format!("Huawei Cloud DNS answered {status} to {method} {path}: {shown}")
+            }
+        };
+        if status.as_u16() == 429 || status.is_server_error() {
+            Err(NotifyError::transient(why))
+        } else {
+            // A wrong key or signature (APIGW.0301), no permission, a bad parameter.
+            Err(NotifyError::permanent(why))
+        }
+    }
+
+    /// The public zone's id: looked up once, then kept.
+    async fn zone_id(&self) -> Result<String, NotifyError> {
+        if let Some(id) = self
+            .zone_id
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Ok(id);
+        }
+        let fqdn = format!("{}.", self.zone);
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                "/v2/zones",
+                &[("type", "public"), ("name", &fqdn)],
+                None,
+            )
+            .await?;
+        // The name is matched loosely by the API: take the exact one.
+        let id = v["zones"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|z| {
+                z["name"]
+                    .as_str()
+                    .is_some_and(|n| n.eq_ignore_ascii_case(&fqdn))
+            })
+            .and_then(|z| z["id"].as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                NotifyError::permanent(format!(
+                    "Huawei Cloud DNS: no public zone {} for this key",
+                    self.zone
+                ))
+            })?;
+        *self.zone_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(id.clone());
+        Ok(id)
+    }
+
+    fn record_body(&self, kind: &str, address: &str) -> Value {
+        json!({
+            "name": format!("{}.", self.name),
+            "type": kind,
+            "ttl": self.ttl,
+            "records": [address],
+            "description": cloud::remark(),
+        })
+    }
+}
+
+#[async_trait]
+impl RecordApi for HuaweiCloudRecord {
+    fn provider(&self) -> &'static str {
+        "Huawei Cloud DNS"
+    }
+
+    fn record_name(&self) -> &str {
+        &self.name
+    }
+
+    async fn list(&self, kind: &str) -> Result<Vec<Found>, NotifyError> {
+        let zone = self.zone_id().await?;
+        let fqdn = format!("{}.", self.name);
+        let listed = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/v2.1/zones/{zone}/recordsets"),
+                &[("name", &fqdn), ("type", kind), ("search_mode", "equal")],
+                None,
+            )
+            .await;
+        let v = match listed {
+            Ok(v) => v,
+            Err(e) => {
+                // The zone may be gone and made again: look its id up afresh next time.
+                *self.zone_id.lock().unwrap_or_else(|e| e.into_inner()) = None;
+                return Err(e);
+            }
+        };
+        let sets = v["recordsets"].as_array().cloned().unwrap_or_default();
+        Ok(sets
+            .iter()
+            .filter(|r| {
+                r["type"] == kind
+                    && r["name"]
+                        .as_str()
+                        .is_some_and(|n| n.eq_ignore_ascii_case(&fqdn))
+            })
+            .map(|r| Found {
+                id: r["id"].as_str().unwrap_or_default().to_owned(),
+                values: r["records"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect(),
+                ours: r["description"]
+                    .as_str()
+                    .is_some_and(|c| c.contains(super::MARKER)),
+            })
+            .collect())
+    }
+
+    async fn create(&self, kind: &str, address: &str) -> Result<(), NotifyError> {
+        let zone = self.zone_id().await?;
+        let body = self.record_body(kind, address);
+        let path = format!("/v2.1/zones/{zone}/recordsets");
+        self.call(reqwest::Method::POST, &path, &[], Some(body))
+            .await
+            .map(drop)
+    }
+
+    async fn update(&self, found: &Found, kind: &str, address: &str) -> Result<(), NotifyError> {
+        let zone = self.zone_id().await?;
+        let body = self.record_body(kind, address);
+        let path = format!("/v2.1/zones/{zone}/recordsets/{}", encode(&found.id));
+        self.call(reqwest::Method::PUT, &path, &[], Some(body))
+            .await
+            .map(drop)
+    }
+}
+
+#[async_trait]
+impl Notifier for HuaweiCloudRecord {
+    async fn send(
+        &self,
+        notice: &Notice,
+        _recipient: &Recipient,
+        permit: &SendPermit,
+    ) -> Result<Sent, NotifyError> {
+        if !super::takes(&self.name, &self.families, notice, permit)? {
+            return Ok(Sent::direct());
+        }
+        let done = cloud::keep(self, notice.address, notice.family).await?;
+        tracing::info!("Huawei Cloud DNS: {done}");
+        Ok(Sent::direct())
+    }
+}
