@@ -97,6 +97,15 @@ pub(crate) async fn exchange(
 }
 
 /// Percent-encoding of a query value (RFC 3986 unreserved characters kept).
+#[cfg_attr(
+    not(any(
+        feature = "chat",
+        feature = "cloudflare",
+        feature = "alidns",
+        feature = "huaweicloud"
+    )),
+    allow(dead_code)
+)]
 pub(crate) fn encode(v: &str) -> String {
     v.bytes()
         .map(|b| match b {

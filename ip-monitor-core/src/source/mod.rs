@@ -31,7 +31,14 @@ mod upnp;
 pub use command::CommandIpSource;
 #[cfg(feature = "dns")]
 pub use dns::{DnsIpSource, DnsQuery};
-#[cfg(any(feature = "chat", feature = "cloudflare", feature = "upnp"))]
+#[cfg(any(
+    feature = "chat",
+    feature = "cloudflare",
+    feature = "upnp",
+    feature = "alidns",
+    feature = "dnspod",
+    feature = "huaweicloud"
+))]
 pub(crate) use http::client_builder;
 #[cfg(feature = "http")]
 pub use http::{AnswerFormat, HttpIpSource, HttpIpSourceBuilder};
