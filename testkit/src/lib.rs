@@ -377,6 +377,11 @@ pub mod embedded;
 #[cfg(feature = "fakes")]
 pub mod cloud_dns;
 
+/// Eight push services on one loopback server, each judging its requests as the real one
+/// does, the QR code decoded back to the link.
+#[cfg(feature = "fakes")]
+pub mod push;
+
 /// A plain HTTP/1.1 client for the tests: one request per connection.
 pub mod client;
 

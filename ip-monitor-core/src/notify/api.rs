@@ -79,8 +79,30 @@ pub(crate) const MAX_REPLY_BYTES: usize = 64 * 1024;
 pub(crate) async fn exchange(
     request: reqwest::RequestBuilder,
 ) -> Result<(reqwest::StatusCode, String), NotifyError> {
+    let reply = exchange_full(request).await?;
+    Ok((reply.status, reply.text))
+}
+
+/// A reply as [`exchange_full`] reads it.
+#[cfg_attr(not(feature = "push"), allow(dead_code))]
+pub(crate) struct Reply {
+    pub(crate) status: reqwest::StatusCode,
+    /// The `Retry-After` header, in seconds, when it is a number.
+    pub(crate) retry_after: Option<Duration>,
+    pub(crate) text: String,
+}
+
+/// [`exchange`], with the `Retry-After` header of the reply.
+pub(crate) async fn exchange_full(request: reqwest::RequestBuilder) -> Result<Reply, NotifyError> {
     let mut response = request.send().await.map_err(request_failed)?;
     let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(86_400.0)));
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()
@@ -93,7 +115,11 @@ pub(crate) async fn exchange(
             break;
         }
     }
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    Ok(Reply {
+        status,
+        retry_after,
+        text: String::from_utf8_lossy(&body).into_owned(),
+    })
 }
 
 /// Percent-encoding of a query value (RFC 3986 unreserved characters kept).

@@ -34,6 +34,8 @@ mod fallback;
 #[cfg(all(feature = "command", unix))]
 mod hook;
 mod permit;
+#[cfg(feature = "push")]
+pub mod push;
 mod recording;
 mod router;
 

@@ -127,8 +127,8 @@ pub(crate) fn notifier(s: &Settings) -> Arc<dyn Notifier> {
     let router = s
         .channels
         .iter()
-        .fold(ChannelRouter::new(email), |router, (name, chat)| {
-            router.channel(name.clone(), chat.clone())
+        .fold(ChannelRouter::new(email), |router, (name, channel)| {
+            router.channel(name.clone(), channel.notifier())
         });
     let router = s.hooks.iter().fold(router, |router, (name, hook)| {
         router.channel(name.clone(), hook.clone())

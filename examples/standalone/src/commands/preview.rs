@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use ip_monitor_core::{Notice, Recipient};
-use ip_monitor_standalone::config::Settings;
+use ip_monitor_standalone::config::{Channel, Settings};
 use serde_json::Value;
 
 use super::{Outcome, address};
@@ -22,8 +22,18 @@ pub(crate) async fn preview(s: &Settings, out: &Path, ip: Option<IpAddr>) -> Out
         files.html.display(),
         files.png.display()
     );
-    // Each channel's requests, as they would be posted now.
-    for (name, chat) in &s.channels {
+    // Each chat's requests, as they would be posted now; what each push would send.
+    for (name, channel) in &s.channels {
+        let chat = match channel {
+            Channel::Chat(chat) => chat,
+            Channel::Push(push) => {
+                let path = out.join(format!("channel-{name}.txt"));
+                let text = push.describe(&notice);
+                ip_monitor_lettre::write_atomically(&path, text.as_bytes()).await?;
+                println!("{}", path.display());
+                continue;
+            }
+        };
         for (i, request) in chat.requests(&notice, SystemTime::now()).iter().enumerate() {
             let path = out.join(format!("channel-{name}-{}.json", i + 1));
             let body: Value = serde_json::from_slice(&request.body)?;

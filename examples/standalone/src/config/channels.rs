@@ -1,9 +1,13 @@
-//! `[[channels]]`: the team chats told of each change, one delivery each.
+//! `[[channels]]`: the team chats and push services told of each change, one delivery
+//! each. The push services' keys are read in [`super::push`].
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use ip_monitor_core::chat::{ChatKind, ChatNotifier, ChatWords};
-use ip_monitor_core::{InvalidSetting, Recipient};
+use ip_monitor_core::notify::push::PushNotifier;
+use ip_monitor_core::{InvalidSetting, Notifier, Recipient};
 use ip_monitor_lettre::MessageTemplate;
 use serde::Deserialize;
 
@@ -19,6 +23,34 @@ pub(super) struct ChannelConfig {
     secret_env: Option<String>,
     #[serde(with = "humantime_serde")]
     timeout: Option<Duration>,
+    // The push services' keys.
+    pub(super) token_env: Option<String>,
+    pub(super) chats: Option<Vec<String>>,
+    pub(super) api: Option<String>,
+    pub(super) user_key_env: Option<String>,
+    pub(super) user: Option<String>,
+    pub(super) password_env: Option<String>,
+    pub(super) device_key_env: Option<String>,
+    pub(super) send_key_env: Option<String>,
+}
+
+/// A channel: a team chat, or a push service.
+#[derive(Debug, Clone)]
+pub enum Channel {
+    /// A team chat.
+    Chat(ChatNotifier),
+    /// A push service.
+    Push(PushNotifier),
+}
+
+impl Channel {
+    /// What sends its notices.
+    pub fn notifier(&self) -> Arc<dyn Notifier> {
+        match self {
+            Channel::Chat(c) => Arc::new(c.clone()),
+            Channel::Push(p) => Arc::new(p.clone()),
+        }
+    }
 }
 
 /// Why `name` cannot name a channel (a chat's or a hook's), if it cannot: not a valid
@@ -34,9 +66,15 @@ pub(super) fn check_name(name: &str, taken: &[String]) -> Result<(), String> {
 }
 
 impl ChannelConfig {
-    /// Whether the bot's URL, a secret, is written in the configuration (`url`).
+    /// Whether a URL that is a secret (a bot's, a webhook's, a topic's, a Shoutrrr URL with
+    /// its token) is written in the configuration (`url`); a Gotify or Bark server's is not.
     pub(super) fn url_inline(&self) -> bool {
-        self.url.is_some()
+        let Some(url) = &self.url else {
+            return false;
+        };
+        let server_only = matches!(self.kind.as_deref(), Some("gotify" | "bark"))
+            && super::push::shoutrrr_scheme(url).is_none();
+        !server_only
     }
 
     /// The channel's name and notifier, in the words of `template`; entry `i` of the list,
@@ -46,46 +84,90 @@ impl ChannelConfig {
         i: usize,
         template: &MessageTemplate,
         taken: &[String],
-    ) -> Result<(String, ChatNotifier), KeyError> {
-        let c = self;
+    ) -> Result<(String, Channel), KeyError> {
         let key = |name: &str| format!("channels[{i}].{name}");
-        let kind: ChatKind = c
-            .kind
-            .as_deref()
-            .ok_or_else(|| KeyError::new(key("kind"), "required"))?
-            .parse()
-            .map_err(|e: InvalidSetting| KeyError::new(key("kind"), e.reason()))?;
-        let name = c.name.unwrap_or_else(|| kind.as_str().to_owned());
+        let t = &template.text;
+        let words = ChatWords {
+            title: t.subject.clone(),
+            intro: t.intro.clone(),
+            button: t.button.clone(),
+            test_marker: t.test_marker.clone(),
+            test_notice: t.test_notice.clone(),
+        };
+        let url = self.url_value(&key)?;
+        // A Shoutrrr URL names its kind by its scheme.
+        let scheme = url.as_deref().and_then(super::push::shoutrrr_scheme);
+        let kind = match (self.kind.clone(), scheme) {
+            (Some(kind), _) => kind,
+            (None, Some(scheme)) => scheme.to_owned(),
+            (None, None) => return Err(KeyError::new(key("kind"), "required")),
+        };
+        let name = self.name.clone().unwrap_or_else(|| kind.clone());
         check_name(&name, taken).map_err(|message| KeyError::new(key("name"), message))?;
-        let url = match (c.url, c.url_env) {
-            (Some(url), None) => url,
-            (None, Some(var)) => std::env::var(&var).map_err(|_| {
+        let timeout = self.timeout;
+        if super::push::KINDS.contains(&kind.as_str()) {
+            if self.secret_env.is_some() {
+                return Err(KeyError::new(key("secret_env"), "not a key of this kind"));
+            }
+            let push = super::push::build(&self, i, &kind, url)?.words(words);
+            let push = match timeout {
+                Some(t) => push
+                    .timeout(t)
+                    .map_err(|e| KeyError::new(key("timeout"), e.to_string_without_field()))?,
+                None => push,
+            };
+            return Ok((name, Channel::Push(push)));
+        }
+        if let Some(set) = super::push::first_set(&self) {
+            return Err(KeyError::new(key(set), "not a key of this kind"));
+        }
+        let chat = self.chat(i, &kind, url, words)?;
+        Ok((name, Channel::Chat(chat)))
+    }
+
+    /// `url`, or the variable `url_env` names; at most one of them.
+    fn url_value(&self, key: &dyn Fn(&str) -> String) -> Result<Option<String>, KeyError> {
+        match (&self.url, &self.url_env) {
+            (Some(url), None) => Ok(Some(url.clone())),
+            (None, Some(var)) => std::env::var(var).map(Some).map_err(|_| {
                 KeyError::new(
                     key("url_env"),
                     format!("the environment variable {var} is not set"),
                 )
-            })?,
-            (None, None) => {
-                return Err(KeyError::new(
-                    key("url_env"),
-                    "the bot's URL: url_env (it is a secret) or url",
-                ));
-            }
-            (Some(_), Some(_)) => {
-                return Err(KeyError::new(key("url"), "set url or url_env, not both"));
-            }
-        };
-        let t = &template.text;
+            }),
+            (None, None) => Ok(None),
+            (Some(_), Some(_)) => Err(KeyError::new(key("url"), "set url or url_env, not both")),
+        }
+    }
+
+    fn chat(
+        self,
+        i: usize,
+        kind: &str,
+        url: Option<String>,
+        words: ChatWords,
+    ) -> Result<ChatNotifier, KeyError> {
+        let key = |name: &str| format!("channels[{i}].{name}");
+        let kind: ChatKind = kind.parse().map_err(|e: InvalidSetting| {
+            let push: Vec<String> = super::push::KINDS
+                .iter()
+                .map(|k| format!("{k:?}"))
+                .collect();
+            KeyError::new(
+                key("kind"),
+                format!("{}, or {}", e.reason(), push.join(", ")),
+            )
+        })?;
+        let url = url.ok_or_else(|| {
+            KeyError::new(
+                key("url_env"),
+                "the bot's URL: url_env (it is a secret) or url",
+            )
+        })?;
         let mut notifier = ChatNotifier::new(kind, url)
             .map_err(|e| KeyError::new(key(e.field()), e.to_string_without_field()))?
-            .words(ChatWords {
-                title: t.subject.clone(),
-                intro: t.intro.clone(),
-                button: t.button.clone(),
-                test_marker: t.test_marker.clone(),
-                test_notice: t.test_notice.clone(),
-            });
-        if let Some(var) = c.secret_env {
+            .words(words);
+        if let Some(var) = self.secret_env {
             let secret = std::env::var(&var).map_err(|_| {
                 KeyError::new(
                     key("secret_env"),
@@ -94,11 +176,11 @@ impl ChannelConfig {
             })?;
             notifier = notifier.secret(secret);
         }
-        if let Some(timeout) = c.timeout {
+        if let Some(timeout) = self.timeout {
             notifier = notifier
                 .timeout(timeout)
                 .map_err(|e| KeyError::new(key("timeout"), e.to_string_without_field()))?;
         }
-        Ok((name, notifier))
+        Ok(notifier)
     }
 }

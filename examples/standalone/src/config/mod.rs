@@ -14,6 +14,7 @@ mod dns;
 mod email;
 mod hooks;
 mod log;
+mod push;
 mod recipients;
 mod server;
 mod smtp;
@@ -26,6 +27,7 @@ pub use recipients::RecipientsSetting;
 pub use server::{DEFAULT_LISTEN, ServerSettings};
 pub use smtp::NotifierSetting;
 
+pub use channels::Channel;
 use channels::ChannelConfig;
 use dns::DnsConfig;
 use email::EmailConfig;
@@ -120,7 +122,7 @@ pub struct Settings {
     /// The HTTP surface (`[server]`), if any.
     pub server: Option<ServerSettings>,
     /// The chat channels (`[[channels]]`), each told once per change.
-    pub channels: Vec<(String, ip_monitor_core::chat::ChatNotifier)>,
+    pub channels: Vec<(String, Channel)>,
     /// The DNS records kept on the address (`[[dns]]`), each updated once per change.
     pub dns: Vec<DnsSetting>,
     /// The programs run once per change (`[[hooks]]`), each a channel of its own.
@@ -346,15 +348,8 @@ fn lists(
     channels: Vec<ChannelConfig>,
     records: Vec<DnsConfig>,
     template: &MessageTemplate,
-) -> Result<
-    (
-        Vec<(String, ip_monitor_core::chat::ChatNotifier)>,
-        Vec<DnsSetting>,
-    ),
-    KeyError,
-> {
-    let mut chats: Vec<(String, ip_monitor_core::chat::ChatNotifier)> =
-        Vec::with_capacity(channels.len());
+) -> Result<(Vec<(String, Channel)>, Vec<DnsSetting>), KeyError> {
+    let mut chats: Vec<(String, Channel)> = Vec::with_capacity(channels.len());
     let mut names = Vec::with_capacity(channels.len());
     for (i, c) in channels.into_iter().enumerate() {
         let chat = c.build(i, template, &names)?;

@@ -112,6 +112,20 @@ impl Default for ChatWords {
     }
 }
 
+impl ChatWords {
+    /// The title and the intro of `notice`: a test notice's marked as such.
+    pub(crate) fn for_notice(&self, notice: &Notice) -> (String, String) {
+        if notice.test {
+            (
+                format!("{} {}", self.test_marker, self.title),
+                format!("{} {}", self.intro, self.test_notice),
+            )
+        } else {
+            (self.title.clone(), self.intro.clone())
+        }
+    }
+}
+
 /// One request to the platform.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatRequest {
@@ -131,15 +145,42 @@ pub struct ChatNotifier {
     secret: Option<String>,
     words: ChatWords,
     client: reqwest::Client,
-    /// Notices of several requests (WeCom's link, then its QR code) whose first requests
-    /// went out and a later one failed: the change and how many went, so the retry posts
-    /// only the rest. The most recent few are kept (a notice superseded in between is
-    /// never retried).
-    posted: Arc<Mutex<VecDeque<(i64, usize)>>>,
+    /// WeCom's link went, its QR code did not: the retry posts only the rest.
+    posted: Progress,
 }
 
 /// How many partly posted notices a channel remembers.
 const PARTLY_POSTED: usize = 16;
+
+/// Notices of several requests whose first requests went out and a later one failed: the
+/// change and how many went, so the retry posts only the rest. The most recent few are kept
+/// (a notice superseded in between is never retried).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Progress(Arc<Mutex<VecDeque<(i64, usize)>>>);
+
+impl Progress {
+    /// How many requests of the notice of change `id` went out before one failed (0 when
+    /// none is remembered).
+    pub(crate) fn before(&self, id: i64) -> usize {
+        let posted = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        posted
+            .iter()
+            .find(|(change, _)| *change == id)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// Remember that `n` requests of the notice of change `id` went out (0: forget it).
+    pub(crate) fn remember(&self, id: i64, n: usize) {
+        let mut posted = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        posted.retain(|(change, _)| *change != id);
+        if n > 0 {
+            if posted.len() == PARTLY_POSTED {
+                posted.pop_front();
+            }
+            posted.push_back((id, n));
+        }
+    }
+}
 
 impl fmt::Debug for ChatNotifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -168,7 +209,7 @@ impl ChatNotifier {
             secret: None,
             words: ChatWords::default(),
             client: client(Duration::from_secs(10))?,
-            posted: Arc::default(),
+            posted: Progress::default(),
         })
     }
 
@@ -190,28 +231,6 @@ impl ChatNotifier {
         Ok(self)
     }
 
-    /// How many requests of the notice of change `id` went out before one failed (0 when
-    /// none is remembered).
-    fn posted_before(&self, id: i64) -> usize {
-        let posted = self.posted.lock().unwrap_or_else(|e| e.into_inner());
-        posted
-            .iter()
-            .find(|(change, _)| *change == id)
-            .map_or(0, |(_, n)| *n)
-    }
-
-    /// Remember that `n` requests of the notice of change `id` went out (0: forget it).
-    fn remember_posted(&self, id: i64, n: usize) {
-        let mut posted = self.posted.lock().unwrap_or_else(|e| e.into_inner());
-        posted.retain(|(change, _)| *change != id);
-        if n > 0 {
-            if posted.len() == PARTLY_POSTED {
-                posted.pop_front();
-            }
-            posted.push_back((id, n));
-        }
-    }
-
     /// The platform.
     pub fn kind(&self) -> ChatKind {
         self.kind
@@ -220,14 +239,7 @@ impl ChatNotifier {
     /// The requests one notice makes, signed as of `now` (for previews and tests).
     pub fn requests(&self, notice: &Notice, now: SystemTime) -> Vec<ChatRequest> {
         let w = &self.words;
-        let (title, intro) = if notice.test {
-            (
-                format!("{} {}", w.test_marker, w.title),
-                format!("{} {}", w.intro, w.test_notice),
-            )
-        } else {
-            (w.title.clone(), w.intro.clone())
-        };
+        let (title, intro) = w.for_notice(notice);
         let message = Message {
             target: &self.url,
             secret: self.secret.as_deref(),
@@ -342,7 +354,7 @@ impl Notifier for ChatNotifier {
         permit: &SendPermit,
     ) -> Result<Sent, NotifyError> {
         let id = notice.change_id;
-        let done = self.posted_before(id);
+        let done = self.posted.before(id);
         for (i, request) in self
             .requests(notice, SystemTime::now())
             .iter()
@@ -352,12 +364,12 @@ impl Notifier for ChatNotifier {
             permit.check()?;
             if let Err(e) = self.post(request).await {
                 if i > 0 {
-                    self.remember_posted(id, i);
+                    self.posted.remember(id, i);
                 }
                 return Err(e);
             }
         }
-        self.remember_posted(id, 0);
+        self.posted.remember(id, 0);
         Ok(Sent::direct())
     }
 }
