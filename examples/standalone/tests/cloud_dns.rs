@@ -6,7 +6,6 @@
 #[allow(dead_code)] // the helpers of the other process-level tests
 mod common;
 
-use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -122,16 +121,7 @@ impl Env {
             .collect();
         std::fs::write(
             dir.path().join("ip-monitor.toml"),
-            format!(
-                "[sources]\nquorum = 2\n[[sources.list]]\nkind = \"http\"\nurl = \"{}\"\n\
-                 [[sources.list]]\nkind = \"http\"\nurl = \"{}\"\n[store]\nurl = \"{db}\"\n\
-                 [delivery]\nretry_initial = \"100ms\"\nretry_max = \"100ms\"\njitter = 0.0\n\
-                 [smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
-                 from = \"IP Monitor <noreply@example.com>\"\n{entries}",
-                a.url(),
-                b.url(),
-                smtp.addr.port()
-            ),
+            common::two_source_config(&a.url(), &b.url(), &db, smtp.addr.port(), &entries),
         )
         .unwrap();
         Env {
@@ -407,26 +397,7 @@ fn provider_settings_name_their_key() {
         ("kind = \"route53\"\n", "dns[0].kind"),
     ];
     for (keys, key) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let config = format!(
-            "[store]\nurl = \"sqlite://{}\"\n[[dns]]\nzone = \"example.com\"\nname = \"www.example.com\"\n{keys}",
-            dir.path().join("s.db").display()
-        );
-        let out = run_config(dir.path(), &config);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{keys}: {stderr}");
-        assert!(stderr.contains(key), "{key}: {stderr}");
+        let entry = format!("[[dns]]\nzone = \"example.com\"\nname = \"www.example.com\"\n{keys}");
+        common::refuses_entry(BIN, &entry, &[("DNS_SECRET", SECRET)], key);
     }
-}
-
-fn run_config(dir: &Path, config: &str) -> Output {
-    std::fs::write(dir.join("ip-monitor.toml"), config).unwrap();
-    Command::new(BIN)
-        .current_dir(dir)
-        .arg("--config")
-        .arg(dir.join("ip-monitor.toml"))
-        .env("DNS_SECRET", SECRET)
-        .arg("check")
-        .output()
-        .unwrap()
 }

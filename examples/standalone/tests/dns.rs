@@ -185,16 +185,7 @@ impl Env {
         }
         std::fs::write(
             dir.path().join("ip-monitor.toml"),
-            format!(
-                "[sources]\nquorum = 2\n[[sources.list]]\nkind = \"http\"\nurl = \"{}\"\n\
-                 [[sources.list]]\nkind = \"http\"\nurl = \"{}\"\n[store]\nurl = \"{db}\"\n\
-                 [delivery]\nretry_initial = \"100ms\"\nretry_max = \"100ms\"\njitter = 0.0\n\
-                 [smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
-                 from = \"IP Monitor <noreply@example.com>\"\n{entries}",
-                a.url(),
-                b.url(),
-                smtp.addr.port()
-            ),
+            common::two_source_config(&a.url(), &b.url(), &db, smtp.addr.port(), &entries),
         )
         .unwrap();
         Env {

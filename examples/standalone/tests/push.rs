@@ -70,16 +70,12 @@ impl Env {
         common::setup_staff(&db, 1, false);
         std::fs::write(
             dir.path().join("ip-monitor.toml"),
-            format!(
-                "[sources]\nquorum = 2\n[[sources.list]]\nkind = \"http\"\nurl = \"{}\"\n\
-                 [[sources.list]]\nkind = \"http\"\nurl = \"{}\"\n[store]\nurl = \"{db}\"\n\
-                 [delivery]\nretry_initial = \"100ms\"\nretry_max = \"100ms\"\njitter = 0.0\n\
-                 [smtp]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
-                 from = \"IP Monitor <noreply@example.com>\"\n{}{extra}",
-                a.url(),
-                b.url(),
+            common::two_source_config(
+                &a.url(),
+                &b.url(),
+                &db,
                 smtp.addr.port(),
-                channels(&push),
+                &format!("{}{extra}", channels(&push)),
             ),
         )
         .unwrap();
@@ -369,21 +365,6 @@ fn push_settings_name_their_key() {
         ),
     ];
     for (keys, key) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let config = format!(
-            "[store]\nurl = \"sqlite://{}\"\n[[channels]]\n{keys}",
-            dir.path().join("s.db").display()
-        );
-        std::fs::write(dir.path().join("ip-monitor.toml"), config).unwrap();
-        let out = Command::new(BIN)
-            .current_dir(dir.path())
-            .arg("--config")
-            .arg(dir.path().join("ip-monitor.toml"))
-            .arg("check")
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{keys}: {stderr}");
-        assert!(stderr.contains(key), "{key}: {stderr}");
+        common::refuses_entry(BIN, &format!("[[channels]]\n{keys}"), &[], key);
     }
 }

@@ -1,4 +1,5 @@
-//! What the process-level tests share: the application's staff table and signals.
+//! What the process-level tests share: the application's staff table, signals, the
+//! configuration of a two-source monitor, and the check that a bad key is named.
 
 use std::process::{Child, Command};
 
@@ -41,4 +42,40 @@ pub(crate) fn signal(child: &Child, sig: &str) {
             .unwrap()
             .success()
     );
+}
+
+/// A configuration of two HTTP sources at `a` and `b` that must agree, the store `db`,
+/// retries 100 ms apart, and the relay on 127.0.0.1:`smtp_port`; then `rest`.
+#[allow(dead_code)] // not every test has sources of its own
+pub(crate) fn two_source_config(a: &str, b: &str, db: &str, smtp_port: u16, rest: &str) -> String {
+    format!(
+        "[sources]\nquorum = 2\n[[sources.list]]\nkind = \"http\"\nurl = \"{a}\"\n\
+         [[sources.list]]\nkind = \"http\"\nurl = \"{b}\"\n[store]\nurl = \"{db}\"\n\
+         [delivery]\nretry_initial = \"100ms\"\nretry_max = \"100ms\"\njitter = 0.0\n\
+         [smtp]\nhost = \"127.0.0.1\"\nport = {smtp_port}\ntls = \"none\"\n\
+         from = \"IP Monitor <noreply@example.com>\"\n{rest}"
+    )
+}
+
+/// `ip-monitor check` on `entry` (one `[[channels]]` or `[[dns]]` entry, its header
+/// included) exits 2 and names `key`; the environment has `env`.
+#[allow(dead_code)] // only the tests of settings
+pub(crate) fn refuses_entry(bin: &str, entry: &str, env: &[(&str, &str)], key: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[store]\nurl = \"sqlite://{}\"\n{entry}",
+        dir.path().join("s.db").display()
+    );
+    std::fs::write(dir.path().join("ip-monitor.toml"), config).unwrap();
+    let out = Command::new(bin)
+        .current_dir(dir.path())
+        .envs(env.iter().copied())
+        .arg("--config")
+        .arg(dir.path().join("ip-monitor.toml"))
+        .arg("check")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{entry}: {stderr}");
+    assert!(stderr.contains(key), "{key}: {stderr}");
 }

@@ -13,25 +13,25 @@
 //! use ip_monitor_core::Family;
 //! use ip_monitor_core::notify::dns::alidns::AlidnsRecord;
 //!
-//! let record = AlidnsRecord::new("example.com", "www.example.com", "LTAI-example", "secret")
+//! let record = AlidnsRecord::new("example.com", "www.example.com", "LTAI-example", "Zq-secret-value")
 //!     .unwrap()
 //!     .ttl(600)
 //!     .families([Family::V4, Family::V6]);
 //! assert_eq!(record.name(), "www.example.com");
-//! assert!(!format!("{record:?}").contains("secret"));
+//! assert!(!format!("{record:?}").contains("Zq-secret-value"));
 //! ```
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::cloud::{self, Found, RecordApi, Utc};
+use super::cloud::{self, Found, RecordApi, Site, Utc};
 use crate::address::Family;
 use crate::error::InvalidSetting;
 use crate::notice::Notice;
-use crate::notify::api::{client, exchange};
+use crate::notify::api::exchange;
 use crate::notify::{Notifier, NotifyError, SendPermit, Sent};
 use crate::recipients::Recipient;
 
@@ -44,28 +44,18 @@ const VERSION: &str = "2015-01-09";
 /// address.
 #[derive(Clone)]
 pub struct AlidnsRecord {
-    endpoint: String,
+    site: Site,
     key_id: String,
     secret: String,
-    zone: String,
-    name: String,
-    rr: String,
-    ttl: u32,
     line: String,
-    families: Vec<Family>,
-    client: reqwest::Client,
 }
 
 impl fmt::Debug for AlidnsRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AlidnsRecord")
-            .field("endpoint", &self.endpoint)
+        self.site
+            .fields(&mut f.debug_struct("AlidnsRecord"))
             .field("access_key_id", &self.key_id)
-            .field("zone", &self.zone)
-            .field("name", &self.name)
-            .field("ttl", &self.ttl)
             .field("line", &self.line)
-            .field("families", &self.families)
             .finish_non_exhaustive()
     }
 }
@@ -80,37 +70,24 @@ impl AlidnsRecord {
         access_key_id: impl Into<String>,
         access_key_secret: impl Into<String>,
     ) -> Result<Self, InvalidSetting> {
-        let (zone, name) = (zone.into(), name.into());
-        if !cloud::in_zone(&name, &zone) {
-            return Err(InvalidSetting::new(
-                "name",
-                format!("{name} is not in the zone {zone}"),
-            ));
-        }
         Ok(AlidnsRecord {
-            endpoint: ENDPOINT.to_owned(),
+            site: Site::new(zone.into(), name.into(), ENDPOINT.to_owned(), 600)?,
             key_id: access_key_id.into(),
             secret: access_key_secret.into(),
-            rr: cloud::relative(&name, &zone),
-            zone: zone.trim_end_matches('.').to_owned(),
-            name: name.trim_end_matches('.').to_owned(),
-            ttl: 600,
             line: "default".to_owned(),
-            families: vec![Family::V4],
-            client: client(Duration::from_secs(15))?,
         })
     }
 
     /// Another endpoint (a regional one, a proxy, a test server): `https`, or `http` to a
     /// loopback address only; any other is refused when a call is made.
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
-        self.endpoint = url.into().trim_end_matches('/').to_owned();
+        self.site.set_endpoint(url.into());
         self
     }
 
     /// The record's TTL in seconds (the free edition allows 600 and more).
     pub fn ttl(mut self, ttl: u32) -> Self {
-        self.ttl = ttl;
+        self.site.ttl = ttl;
         self
     }
 
@@ -123,13 +100,13 @@ impl AlidnsRecord {
 
     /// Which records to keep: A for v4, AAAA for v6.
     pub fn families(mut self, families: impl Into<Vec<Family>>) -> Self {
-        self.families = families.into();
+        self.site.families = families.into();
         self
     }
 
     /// The record's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.site.name
     }
 
     /// The `Authorization` header of a `POST /` with `query` and `headers` (all of them
@@ -159,10 +136,7 @@ impl AlidnsRecord {
 
     /// Call `action` with `params`, signed; the answer's JSON.
     async fn call(&self, action: &str, params: &[(&str, String)]) -> Result<Value, NotifyError> {
-        crate::notify::api::check_secret_transport(&self.endpoint, "endpoint")
-            .map_err(NotifyError::permanent)?;
-        let base = reqwest::Url::parse(&format!("{}/", self.endpoint))
-            .map_err(|e| NotifyError::permanent(format!("endpoint: {e}")))?;
+        let base = self.site.base()?;
         let query = cloud::canonical_query(params);
         let payload = cloud::sha256_hex(b"");
         let headers = [
@@ -177,6 +151,7 @@ impl AlidnsRecord {
             ("x-acs-version", VERSION.to_owned()),
         ];
         let mut request = self
+            .site
             .client
             .post(format!("{base}?{query}"))
             .header("authorization", self.authorization(&query, &headers));
@@ -214,9 +189,9 @@ impl AlidnsRecord {
 
     fn base_params(&self, kind: &str) -> Vec<(&'static str, String)> {
         vec![
-            ("RR", self.rr.clone()),
+            ("RR", self.site.label.clone()),
             ("Type", kind.to_owned()),
-            ("TTL", self.ttl.to_string()),
+            ("TTL", self.site.ttl.to_string()),
             ("Line", self.line.clone()),
         ]
     }
@@ -229,7 +204,7 @@ impl RecordApi for AlidnsRecord {
     }
 
     fn record_name(&self) -> &str {
-        &self.name
+        &self.site.name
     }
 
     async fn list(&self, kind: &str) -> Result<Vec<Found>, NotifyError> {
@@ -237,8 +212,8 @@ impl RecordApi for AlidnsRecord {
             .call(
                 "DescribeSubDomainRecords",
                 &[
-                    ("SubDomain", self.name.clone()),
-                    ("DomainName", self.zone.clone()),
+                    ("SubDomain", self.site.name.clone()),
+                    ("DomainName", self.site.zone.clone()),
                     ("Type", kind.to_owned()),
                     ("Line", self.line.clone()),
                     ("PageSize", "100".to_owned()),
@@ -254,7 +229,7 @@ impl RecordApi for AlidnsRecord {
                     && r["Line"].as_str().is_none_or(|l| l == self.line)
                     && r["RR"]
                         .as_str()
-                        .is_some_and(|rr| rr.eq_ignore_ascii_case(&self.rr))
+                        .is_some_and(|rr| rr.eq_ignore_ascii_case(&self.site.label))
             })
             .map(|r| Found {
                 id: json_id(&r["RecordId"]),
@@ -268,7 +243,7 @@ impl RecordApi for AlidnsRecord {
 
     async fn create(&self, kind: &str, address: &str) -> Result<(), NotifyError> {
         let mut params = self.base_params(kind);
-        params.push(("DomainName", self.zone.clone()));
+        params.push(("DomainName", self.site.zone.clone()));
         params.push(("Value", address.to_owned()));
         let added = self.call("AddDomainRecord", &params).await?;
         let id = json_id(&added["RecordId"]);
@@ -284,7 +259,7 @@ impl RecordApi for AlidnsRecord {
             if let Err(undo) = self.call("DeleteDomainRecord", &[("RecordId", id)]).await {
                 tracing::warn!(
                     "Alibaba Cloud DNS: the unmarked {kind} record of {} stays: {undo}",
-                    self.name
+                    self.site.name
                 );
             }
             return Err(e);
@@ -316,11 +291,6 @@ impl Notifier for AlidnsRecord {
         _recipient: &Recipient,
         permit: &SendPermit,
     ) -> Result<Sent, NotifyError> {
-        if !super::takes(&self.name, &self.families, notice, permit)? {
-            return Ok(Sent::direct());
-        }
-        let done = cloud::keep(self, notice.address, notice.family).await?;
-        tracing::info!("Alibaba Cloud DNS: {done}");
-        Ok(Sent::direct())
+        cloud::send(self, &self.site.families, notice, permit).await
     }
 }

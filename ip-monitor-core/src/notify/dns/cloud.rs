@@ -13,7 +13,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 
 use crate::address::Family;
-use crate::notify::NotifyError;
+use crate::error::InvalidSetting;
+use crate::notice::Notice;
+use crate::notify::{NotifyError, SendPermit, Sent};
 
 use super::MARKER;
 
@@ -150,6 +152,88 @@ pub(crate) fn in_zone(name: &str, zone: &str) -> bool {
 /// The remark a record of ours is written with.
 pub(crate) fn remark() -> String {
     format!("{MARKER}; do not edit by hand")
+}
+
+/// What every cloud record keeps: where it calls, the name in its zone, its TTL and its
+/// families.
+#[derive(Clone)]
+pub(crate) struct Site {
+    pub(crate) endpoint: String,
+    /// The zone, without the final dot.
+    pub(crate) zone: String,
+    /// The record's full name, without the final dot.
+    pub(crate) name: String,
+    /// The name relative to the zone (`@` for the apex).
+    pub(crate) label: String,
+    pub(crate) ttl: u32,
+    pub(crate) families: Vec<Family>,
+    pub(crate) client: reqwest::Client,
+}
+
+impl Site {
+    /// `name` in `zone`, called at `endpoint`; A records, `ttl`.
+    pub(crate) fn new(
+        zone: String,
+        name: String,
+        endpoint: String,
+        ttl: u32,
+    ) -> Result<Site, InvalidSetting> {
+        if !in_zone(&name, &zone) {
+            return Err(InvalidSetting::new(
+                "name",
+                format!("{name} is not in the zone {zone}"),
+            ));
+        }
+        Ok(Site {
+            endpoint,
+            label: relative(&name, &zone),
+            zone: zone.trim_end_matches('.').to_owned(),
+            name: name.trim_end_matches('.').to_owned(),
+            ttl,
+            families: vec![Family::V4],
+            client: crate::notify::api::client(std::time::Duration::from_secs(15))?,
+        })
+    }
+
+    /// `url` as the endpoint, without a final slash.
+    pub(crate) fn set_endpoint(&mut self, url: String) {
+        self.endpoint = url.trim_end_matches('/').to_owned();
+    }
+
+    /// The fields of a `Debug` of the record, secrets left out.
+    pub(crate) fn fields<'a, 'b>(
+        &self,
+        f: &'a mut std::fmt::DebugStruct<'a, 'b>,
+    ) -> &'a mut std::fmt::DebugStruct<'a, 'b> {
+        f.field("endpoint", &self.endpoint)
+            .field("zone", &self.zone)
+            .field("name", &self.name)
+            .field("ttl", &self.ttl)
+            .field("families", &self.families)
+    }
+
+    /// The endpoint, checked to keep the key off the wire, with a final slash.
+    pub(crate) fn base(&self) -> Result<reqwest::Url, NotifyError> {
+        crate::notify::api::check_secret_transport(&self.endpoint, "endpoint")
+            .map_err(NotifyError::permanent)?;
+        reqwest::Url::parse(&format!("{}/", self.endpoint))
+            .map_err(|e| NotifyError::permanent(format!("endpoint: {e}")))
+    }
+}
+
+/// Deliver `notice` through `api`, whose record is kept for `families`.
+pub(crate) async fn send(
+    api: &dyn RecordApi,
+    families: &[Family],
+    notice: &Notice,
+    permit: &SendPermit,
+) -> Result<Sent, NotifyError> {
+    if !super::takes(&api.record_name(), families, notice, permit)? {
+        return Ok(Sent::direct());
+    }
+    let done = keep(api, notice.address, notice.family).await?;
+    tracing::info!("{}: {done}", api.provider());
+    Ok(Sent::direct())
 }
 
 /// One record (or record set) of the name and type, as the provider lists it.

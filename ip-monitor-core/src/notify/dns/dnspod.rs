@@ -13,11 +13,11 @@
 //! ```
 //! use ip_monitor_core::notify::dns::dnspod::DnspodRecord;
 //!
-//! let record = DnspodRecord::new("example.com", "example.com", "AKID-example", "secret")
+//! let record = DnspodRecord::new("example.com", "example.com", "AKID-example", "Zq-secret-value")
 //!     .unwrap()
 //!     .record_line("默认");
 //! assert_eq!(record.name(), "example.com");
-//! assert!(!format!("{record:?}").contains("secret"));
+//! assert!(!format!("{record:?}").contains("Zq-secret-value"));
 //! ```
 
 use std::fmt;
@@ -26,11 +26,11 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::cloud::{self, Found, RecordApi, Utc};
+use super::cloud::{self, Found, RecordApi, Site, Utc};
 use crate::address::Family;
 use crate::error::InvalidSetting;
 use crate::notice::Notice;
-use crate::notify::api::{client, exchange};
+use crate::notify::api::exchange;
 use crate::notify::{Notifier, NotifyError, SendPermit, Sent};
 use crate::recipients::Recipient;
 
@@ -44,28 +44,18 @@ const CONTENT_TYPE: &str = "application/json; charset=utf-8";
 /// Keeps the A and/or AAAA record of one name, on one record line, on the current address.
 #[derive(Clone)]
 pub struct DnspodRecord {
-    endpoint: String,
+    site: Site,
     secret_id: String,
     secret_key: String,
-    zone: String,
-    name: String,
-    sub: String,
-    ttl: u32,
     line: String,
-    families: Vec<Family>,
-    client: reqwest::Client,
 }
 
 impl fmt::Debug for DnspodRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DnspodRecord")
-            .field("endpoint", &self.endpoint)
+        self.site
+            .fields(&mut f.debug_struct("DnspodRecord"))
             .field("secret_id", &self.secret_id)
-            .field("zone", &self.zone)
-            .field("name", &self.name)
-            .field("ttl", &self.ttl)
             .field("record_line", &self.line)
-            .field("families", &self.families)
             .finish_non_exhaustive()
     }
 }
@@ -80,37 +70,24 @@ impl DnspodRecord {
         secret_id: impl Into<String>,
         secret_key: impl Into<String>,
     ) -> Result<Self, InvalidSetting> {
-        let (zone, name) = (zone.into(), name.into());
-        if !cloud::in_zone(&name, &zone) {
-            return Err(InvalidSetting::new(
-                "name",
-                format!("{name} is not in the zone {zone}"),
-            ));
-        }
         Ok(DnspodRecord {
-            endpoint: ENDPOINT.to_owned(),
+            site: Site::new(zone.into(), name.into(), ENDPOINT.to_owned(), 600)?,
             secret_id: secret_id.into(),
             secret_key: secret_key.into(),
-            sub: cloud::relative(&name, &zone),
-            zone: zone.trim_end_matches('.').to_owned(),
-            name: name.trim_end_matches('.').to_owned(),
-            ttl: 600,
             line: "默认".to_owned(),
-            families: vec![Family::V4],
-            client: client(Duration::from_secs(15))?,
         })
     }
 
     /// Another endpoint (a proxy, a test server): `https`, or `http` to a loopback address
     /// only; any other is refused when a call is made.
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
-        self.endpoint = url.into().trim_end_matches('/').to_owned();
+        self.site.set_endpoint(url.into());
         self
     }
 
     /// The record's TTL in seconds (the free plan allows 600 and more).
     pub fn ttl(mut self, ttl: u32) -> Self {
-        self.ttl = ttl;
+        self.site.ttl = ttl;
         self
     }
 
@@ -123,13 +100,13 @@ impl DnspodRecord {
 
     /// Which records to keep: A for v4, AAAA for v6.
     pub fn families(mut self, families: impl Into<Vec<Family>>) -> Self {
-        self.families = families.into();
+        self.site.families = families.into();
         self
     }
 
     /// The record's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.site.name
     }
 
     /// The `Authorization` header of a call of `action` with `body` at `timestamp`.
@@ -161,14 +138,12 @@ impl DnspodRecord {
     /// the error (an empty record list is the code `ResourceNotFound.NoDataOfRecord`).
     async fn call(&self, action: &str, body: Value) -> Result<Value, (String, NotifyError)> {
         let fail = |e: NotifyError| (String::new(), e);
-        crate::notify::api::check_secret_transport(&self.endpoint, "endpoint")
-            .map_err(|e| fail(NotifyError::permanent(e)))?;
-        let url = reqwest::Url::parse(&format!("{}/", self.endpoint))
-            .map_err(|e| fail(NotifyError::permanent(format!("endpoint: {e}"))))?;
+        let url = self.site.base().map_err(fail)?;
         let host = cloud::host_header(&url);
         let body = body.to_string();
         let timestamp = Utc::at(SystemTime::now()).unix;
         let request = self
+            .site
             .client
             .post(url)
             .header(
@@ -215,12 +190,12 @@ impl DnspodRecord {
     /// The fields a created or modified record is written with.
     fn record_body(&self, kind: &str, address: &str) -> Value {
         json!({
-            "Domain": self.zone,
-            "SubDomain": self.sub,
+            "Domain": self.site.zone,
+            "SubDomain": self.site.label,
             "RecordType": kind,
             "RecordLine": self.line,
             "Value": address,
-            "TTL": self.ttl,
+            "TTL": self.site.ttl,
             "Remark": cloud::remark(),
         })
     }
@@ -233,13 +208,13 @@ impl RecordApi for DnspodRecord {
     }
 
     fn record_name(&self) -> &str {
-        &self.name
+        &self.site.name
     }
 
     async fn list(&self, kind: &str) -> Result<Vec<Found>, NotifyError> {
         let body = json!({
-            "Domain": self.zone,
-            "Subdomain": self.sub,
+            "Domain": self.site.zone,
+            "Subdomain": self.site.label,
             "RecordType": kind,
             "RecordLine": self.line,
             "Limit": 100,
@@ -257,7 +232,7 @@ impl RecordApi for DnspodRecord {
                     && r["Line"] == self.line.as_str()
                     && r["Name"]
                         .as_str()
-                        .is_some_and(|n| n.eq_ignore_ascii_case(&self.sub))
+                        .is_some_and(|n| n.eq_ignore_ascii_case(&self.site.label))
             })
             .map(|r| Found {
                 id: r["RecordId"].to_string(),
@@ -299,11 +274,6 @@ impl Notifier for DnspodRecord {
         _recipient: &Recipient,
         permit: &SendPermit,
     ) -> Result<Sent, NotifyError> {
-        if !super::takes(&self.name, &self.families, notice, permit)? {
-            return Ok(Sent::direct());
-        }
-        let done = cloud::keep(self, notice.address, notice.family).await?;
-        tracing::info!("DNSPod: {done}");
-        Ok(Sent::direct())
+        cloud::send(self, &self.site.families, notice, permit).await
     }
 }

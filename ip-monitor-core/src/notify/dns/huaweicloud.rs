@@ -15,51 +15,42 @@
 //! use ip_monitor_core::notify::dns::huaweicloud::HuaweiCloudRecord;
 //!
 //! let record =
-//!     HuaweiCloudRecord::new("cn-north-4", "example.com", "www.example.com", "AK", "secret")
+//!     HuaweiCloudRecord::new("cn-north-4", "example.com", "www.example.com", "AK", "Zq-secret-value")
 //!         .unwrap();
 //! assert_eq!(record.endpoint_url(), "https://dns.cn-north-4.myhuaweicloud.com");
-//! assert!(!format!("{record:?}").contains("secret"));
+//! assert!(!format!("{record:?}").contains("Zq-secret-value"));
 //! ```
 
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
-use super::cloud::{self, Found, RecordApi, Utc};
+use super::cloud::{self, Found, RecordApi, Site, Utc};
 use crate::address::Family;
 use crate::error::InvalidSetting;
 use crate::notice::Notice;
-use crate::notify::api::{client, encode, exchange};
+use crate::notify::api::{encode, exchange};
 use crate::notify::{Notifier, NotifyError, SendPermit, Sent};
 use crate::recipients::Recipient;
 
 /// Keeps the A and/or AAAA record set of one name on the current address.
 #[derive(Clone)]
 pub struct HuaweiCloudRecord {
-    endpoint: String,
+    site: Site,
     access_key: String,
     secret_key: String,
-    zone: String,
-    name: String,
-    ttl: u32,
-    families: Vec<Family>,
     /// The zone's id, once looked up.
     zone_id: Arc<Mutex<Option<String>>>,
-    client: reqwest::Client,
 }
 
 impl fmt::Debug for HuaweiCloudRecord {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("HuaweiCloudRecord")
-            .field("endpoint", &self.endpoint)
+        self.site
+            .fields(&mut f.debug_struct("HuaweiCloudRecord"))
             .field("access_key", &self.access_key)
-            .field("zone", &self.zone)
-            .field("name", &self.name)
-            .field("ttl", &self.ttl)
-            .field("families", &self.families)
             .finish_non_exhaustive()
     }
 }
@@ -75,13 +66,6 @@ impl HuaweiCloudRecord {
         access_key: impl Into<String>,
         secret_key: impl Into<String>,
     ) -> Result<Self, InvalidSetting> {
-        let (zone, name) = (zone.into(), name.into());
-        if !cloud::in_zone(&name, &zone) {
-            return Err(InvalidSetting::new(
-                "name",
-                format!("{name} is not in the zone {zone}"),
-            ));
-        }
         let region_ok = !region.is_empty()
             && region
                 .bytes()
@@ -92,46 +76,42 @@ impl HuaweiCloudRecord {
                 format!("{region:?}: expected a region id such as \"cn-north-4\""),
             ));
         }
+        let endpoint = format!("https://dns.{region}.myhuaweicloud.com");
         Ok(HuaweiCloudRecord {
-            endpoint: format!("https://dns.{region}.myhuaweicloud.com"),
+            site: Site::new(zone.into(), name.into(), endpoint, 300)?,
             access_key: access_key.into(),
             secret_key: secret_key.into(),
-            zone: zone.trim_end_matches('.').to_owned(),
-            name: name.trim_end_matches('.').to_owned(),
-            ttl: 300,
-            families: vec![Family::V4],
             zone_id: Arc::default(),
-            client: client(Duration::from_secs(15))?,
         })
     }
 
     /// Another endpoint than the region's (a proxy, a test server): `https`, or `http` to a
     /// loopback address only; any other is refused when a call is made.
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
-        self.endpoint = url.into().trim_end_matches('/').to_owned();
+        self.site.set_endpoint(url.into());
         self
     }
 
     /// The endpoint the calls go to.
     pub fn endpoint_url(&self) -> &str {
-        &self.endpoint
+        &self.site.endpoint
     }
 
     /// The record set's TTL in seconds.
     pub fn ttl(mut self, ttl: u32) -> Self {
-        self.ttl = ttl;
+        self.site.ttl = ttl;
         self
     }
 
     /// Which record sets to keep: A for v4, AAAA for v6.
     pub fn families(mut self, families: impl Into<Vec<Family>>) -> Self {
-        self.families = families.into();
+        self.site.families = families.into();
         self
     }
 
     /// The record set's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.site.name
     }
 
     /// `METHOD path?query` with `body`, signed; the answer's JSON.
@@ -142,10 +122,10 @@ impl HuaweiCloudRecord {
         query: &[(&str, &str)],
         body: Option<Value>,
     ) -> Result<Value, NotifyError> {
-        crate::notify::api::check_secret_transport(&self.endpoint, "endpoint")
-            .map_err(NotifyError::permanent)?;
+        let base = self.site.base()?;
         let query = cloud::canonical_query(query);
-        let url = reqwest::Url::parse(&format!("{}{path}?{query}", self.endpoint))
+        let url = base
+            .join(&format!("{}?{query}", path.trim_start_matches('/')))
             .map_err(|e| NotifyError::permanent(format!("endpoint: {e}")))?;
         let host = cloud::host_header(&url);
         let body = body.map(|b| b.to_string()).unwrap_or_default();
@@ -174,6 +154,7 @@ impl HuaweiCloudRecord {
             to_sign.as_bytes(),
         ));
         let request = self
+            .site
             .client
             .request(method.clone(), url)
             .header(
@@ -222,7 +203,7 @@ impl HuaweiCloudRecord {
         {
             return Ok(id);
         }
-        let fqdn = format!("{}.", self.zone);
+        let fqdn = format!("{}.", self.site.zone);
         let v = self
             .call(
                 reqwest::Method::GET,
@@ -246,7 +227,7 @@ impl HuaweiCloudRecord {
             .ok_or_else(|| {
                 NotifyError::permanent(format!(
                     "Huawei Cloud DNS: no public zone {} for this key",
-                    self.zone
+                    self.site.zone
                 ))
             })?;
         *self.zone_id.lock().unwrap_or_else(|e| e.into_inner()) = Some(id.clone());
@@ -255,9 +236,9 @@ impl HuaweiCloudRecord {
 
     fn record_body(&self, kind: &str, address: &str) -> Value {
         json!({
-            "name": format!("{}.", self.name),
+            "name": format!("{}.", self.site.name),
             "type": kind,
-            "ttl": self.ttl,
+            "ttl": self.site.ttl,
             "records": [address],
             "description": cloud::remark(),
         })
@@ -271,12 +252,12 @@ impl RecordApi for HuaweiCloudRecord {
     }
 
     fn record_name(&self) -> &str {
-        &self.name
+        &self.site.name
     }
 
     async fn list(&self, kind: &str) -> Result<Vec<Found>, NotifyError> {
         let zone = self.zone_id().await?;
-        let fqdn = format!("{}.", self.name);
+        let fqdn = format!("{}.", self.site.name);
         let listed = self
             .call(
                 reqwest::Method::GET,
@@ -344,11 +325,6 @@ impl Notifier for HuaweiCloudRecord {
         _recipient: &Recipient,
         permit: &SendPermit,
     ) -> Result<Sent, NotifyError> {
-        if !super::takes(&self.name, &self.families, notice, permit)? {
-            return Ok(Sent::direct());
-        }
-        let done = cloud::keep(self, notice.address, notice.family).await?;
-        tracing::info!("Huawei Cloud DNS: {done}");
-        Ok(Sent::direct())
+        cloud::send(self, &self.site.families, notice, permit).await
     }
 }
