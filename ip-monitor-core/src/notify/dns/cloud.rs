@@ -221,6 +221,55 @@ impl Site {
     }
 }
 
+/// The builder methods every cloud record has, on its `site`; `$ttl` documents `ttl`.
+macro_rules! site_methods {
+    ($ttl:literal) => {
+        /// Another endpoint (a regional one, a proxy, a test server): `https`, or `http` to a
+        /// loopback address only; any other is refused when a call is made.
+        pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+            self.site.set_endpoint(url.into());
+            self
+        }
+
+        #[doc = $ttl]
+        pub fn ttl(mut self, ttl: u32) -> Self {
+            self.site.ttl = ttl;
+            self
+        }
+
+        /// Which records to keep: A for v4, AAAA for v6.
+        pub fn families(mut self, families: impl Into<Vec<Family>>) -> Self {
+            self.site.families = families.into();
+            self
+        }
+
+        /// The record's name.
+        pub fn name(&self) -> &str {
+            &self.site.name
+        }
+    };
+}
+pub(crate) use site_methods;
+
+/// The [`Notifier`](crate::Notifier) of a cloud record: [`send`] through its
+/// [`RecordApi`].
+macro_rules! site_notifier {
+    ($record:ty) => {
+        #[async_trait::async_trait]
+        impl crate::notify::Notifier for $record {
+            async fn send(
+                &self,
+                notice: &crate::notice::Notice,
+                _recipient: &crate::recipients::Recipient,
+                permit: &crate::notify::SendPermit,
+            ) -> Result<crate::notify::Sent, crate::notify::NotifyError> {
+                super::cloud::send(self, &self.site.families, notice, permit).await
+            }
+        }
+    };
+}
+pub(crate) use site_notifier;
+
 /// Deliver `notice` through `api`, whose record is kept for `families`.
 pub(crate) async fn send(
     api: &dyn RecordApi,

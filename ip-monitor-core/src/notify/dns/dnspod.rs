@@ -29,10 +29,8 @@ use serde_json::{Value, json};
 use super::cloud::{self, Found, RecordApi, Site, Utc};
 use crate::address::Family;
 use crate::error::InvalidSetting;
-use crate::notice::Notice;
+use crate::notify::NotifyError;
 use crate::notify::api::exchange;
-use crate::notify::{Notifier, NotifyError, SendPermit, Sent};
-use crate::recipients::Recipient;
 
 /// DNSPod's endpoint.
 pub const ENDPOINT: &str = "https://dnspod.tencentcloudapi.com";
@@ -61,6 +59,8 @@ impl fmt::Debug for DnspodRecord {
 }
 
 impl DnspodRecord {
+    cloud::site_methods!("The record's TTL in seconds (the free plan allows 600 and more).");
+
     /// The record `name` in the domain `zone` (e.g. `www.example.com` in `example.com`),
     /// written with the API key `secret_id` / `secret_key`; A records (v4), TTL 600, the
     /// line `默认` (default).
@@ -78,35 +78,11 @@ impl DnspodRecord {
         })
     }
 
-    /// Another endpoint (a proxy, a test server): `https`, or `http` to a loopback address
-    /// only; any other is refused when a call is made.
-    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
-        self.site.set_endpoint(url.into());
-        self
-    }
-
-    /// The record's TTL in seconds (the free plan allows 600 and more).
-    pub fn ttl(mut self, ttl: u32) -> Self {
-        self.site.ttl = ttl;
-        self
-    }
-
     /// The record line the record answers on (`默认` unless the zone splits by carrier or
     /// region).
     pub fn record_line(mut self, line: impl Into<String>) -> Self {
         self.line = line.into();
         self
-    }
-
-    /// Which records to keep: A for v4, AAAA for v6.
-    pub fn families(mut self, families: impl Into<Vec<Family>>) -> Self {
-        self.site.families = families.into();
-        self
-    }
-
-    /// The record's name.
-    pub fn name(&self) -> &str {
-        &self.site.name
     }
 
     /// The `Authorization` header of a call of `action` with `body` at `timestamp`.
@@ -266,14 +242,4 @@ impl RecordApi for DnspodRecord {
     }
 }
 
-#[async_trait]
-impl Notifier for DnspodRecord {
-    async fn send(
-        &self,
-        notice: &Notice,
-        _recipient: &Recipient,
-        permit: &SendPermit,
-    ) -> Result<Sent, NotifyError> {
-        cloud::send(self, &self.site.families, notice, permit).await
-    }
-}
+cloud::site_notifier!(DnspodRecord);

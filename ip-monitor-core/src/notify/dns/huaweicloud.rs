@@ -31,10 +31,8 @@ use serde_json::{Value, json};
 use super::cloud::{self, Found, RecordApi, Site, Utc};
 use crate::address::Family;
 use crate::error::InvalidSetting;
-use crate::notice::Notice;
+use crate::notify::NotifyError;
 use crate::notify::api::{encode, exchange};
-use crate::notify::{Notifier, NotifyError, SendPermit, Sent};
-use crate::recipients::Recipient;
 
 /// Keeps the A and/or AAAA record set of one name on the current address.
 #[derive(Clone)]
@@ -56,6 +54,8 @@ impl fmt::Debug for HuaweiCloudRecord {
 }
 
 impl HuaweiCloudRecord {
+    cloud::site_methods!("The record set's TTL in seconds.");
+
     /// The record set `name` in the public zone `zone` (e.g. `www.example.com` in
     /// `example.com`), written through the endpoint of `region` with the key pair
     /// `access_key` / `secret_key`; A records (v4), TTL 300.
@@ -85,33 +85,9 @@ impl HuaweiCloudRecord {
         })
     }
 
-    /// Another endpoint than the region's (a proxy, a test server): `https`, or `http` to a
-    /// loopback address only; any other is refused when a call is made.
-    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
-        self.site.set_endpoint(url.into());
-        self
-    }
-
     /// The endpoint the calls go to.
     pub fn endpoint_url(&self) -> &str {
         &self.site.endpoint
-    }
-
-    /// The record set's TTL in seconds.
-    pub fn ttl(mut self, ttl: u32) -> Self {
-        self.site.ttl = ttl;
-        self
-    }
-
-    /// Which record sets to keep: A for v4, AAAA for v6.
-    pub fn families(mut self, families: impl Into<Vec<Family>>) -> Self {
-        self.site.families = families.into();
-        self
-    }
-
-    /// The record set's name.
-    pub fn name(&self) -> &str {
-        &self.site.name
     }
 
     /// `METHOD path?query` with `body`, signed; the answer's JSON.
@@ -317,14 +293,4 @@ impl RecordApi for HuaweiCloudRecord {
     }
 }
 
-#[async_trait]
-impl Notifier for HuaweiCloudRecord {
-    async fn send(
-        &self,
-        notice: &Notice,
-        _recipient: &Recipient,
-        permit: &SendPermit,
-    ) -> Result<Sent, NotifyError> {
-        cloud::send(self, &self.site.families, notice, permit).await
-    }
-}
+cloud::site_notifier!(HuaweiCloudRecord);
