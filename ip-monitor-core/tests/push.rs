@@ -151,6 +151,21 @@ async fn rate_limits_wait_as_long_as_the_service_asks() {
         .await
         .unwrap_err();
     assert_eq!(e.busy_for(), Some(Duration::from_secs(3600)), "{e}");
+    // ntfy says how long in its `Retry-After` header.
+    push.fail_next_retry_after(
+        "ntfy",
+        429,
+        json!({"code": 42901, "http": 429, "error": "limit reached: too many requests"}),
+        "12",
+    );
+    let service = all.iter().find(|s| s.kind() == "ntfy").unwrap().clone();
+    let e = PushNotifier::new(service)
+        .unwrap()
+        .notify(&notice(1), &to)
+        .await
+        .unwrap_err();
+    assert_eq!(e.busy_for(), Some(Duration::from_secs(12)), "{e}");
+    assert!(e.to_string().contains("42901 limit reached"), "{e}");
     // A 5xx is a passing failure, not a busy route.
     push.fail_next("gotify", 502, json!({}));
     let service = all.iter().find(|s| s.kind() == "gotify").unwrap().clone();

@@ -13,11 +13,17 @@ use tokio::net::{TcpListener, TcpStream};
 /// the status and the body of the answer.
 pub type Judge = Arc<dyn Fn(&str, &[u8]) -> (u16, String) + Send + Sync>;
 
+/// A judge whose answer carries headers too: the status, the headers, the JSON body.
+pub type JudgeWithHeaders =
+    Arc<dyn Fn(&str, &[u8]) -> (u16, Vec<(String, String)>, String) + Send + Sync>;
+
 /// What the HTTP server does with each request.
 #[derive(Clone)]
 pub enum Behavior {
     /// Answer what the judge says (a platform that checks the request, its signature).
     Judge(Judge),
+    /// As [`Behavior::Judge`], with headers of the judge's choosing (`Retry-After`).
+    JudgeWithHeaders(JudgeWithHeaders),
     /// Answer `status` with `body` after `delay`.
     Respond {
         /// HTTP status.
@@ -51,7 +57,7 @@ pub enum Behavior {
 impl std::fmt::Debug for Behavior {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Behavior::Judge(_) => f.write_str("Judge"),
+            Behavior::Judge(_) | Behavior::JudgeWithHeaders(_) => f.write_str("Judge"),
             Behavior::Respond { status, delay, .. } => {
                 write!(f, "Respond({status}, after {delay:?})")
             }
@@ -197,12 +203,11 @@ impl HttpServer {
         match behavior {
             Behavior::Judge(judge) => {
                 let (status, answer) = judge(&text, &body);
-                let head = format!(
-                    "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    answer.len()
-                );
-                let _ = stream.write_all(head.as_bytes()).await;
-                let _ = stream.write_all(answer.as_bytes()).await;
+                answer_json(&mut stream, status, &[], &answer).await;
+            }
+            Behavior::JudgeWithHeaders(judge) => {
+                let (status, headers, answer) = judge(&text, &body);
+                answer_json(&mut stream, status, &headers, &answer).await;
             }
             Behavior::Respond {
                 status,
@@ -255,6 +260,25 @@ impl HttpServer {
         }
         let _ = stream.shutdown().await;
     }
+}
+
+/// Write a JSON answer with `status` and the extra `headers`.
+async fn answer_json(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(String, String)],
+    body: &str,
+) {
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    let head = format!(
+        "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(body.as_bytes()).await;
 }
 
 /// A TLS front on 127.0.0.1 before the TCP server at `backend`, with the test certificate

@@ -49,12 +49,21 @@ pub struct Pushed {
     pub qr: Option<String>,
 }
 
+/// An answer given instead of the judge's, after `skip` more requests.
+#[derive(Debug)]
+struct Failure {
+    skip: usize,
+    status: u16,
+    body: String,
+    retry_after: Option<String>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     pushed: Vec<Pushed>,
     rejected: Vec<String>,
     /// Per service: requests to let through first, then the answer to give instead.
-    fail: HashMap<&'static str, VecDeque<(usize, u16, String)>>,
+    fail: HashMap<&'static str, VecDeque<Failure>>,
     down: bool,
 }
 
@@ -484,9 +493,9 @@ impl PushServer {
         let judged = Arc::clone(&state);
         let server = HttpServer::start(
             "127.0.0.1:0",
-            Behavior::Judge(Arc::new(move |head, body| {
-                let (status, body) = judge(&judged, head, body);
-                (status, body.to_string())
+            Behavior::JudgeWithHeaders(Arc::new(move |head, body| {
+                let (status, headers, body) = judge(&judged, head, body);
+                (status, headers, body.to_string())
             })),
         )
         .await;
@@ -519,12 +528,36 @@ impl PushServer {
 
     /// Judge `skip` more requests of `service`, then answer one with `status` and `body`.
     pub fn fail_after(&self, service: &'static str, skip: usize, status: u16, body: Value) {
+        self.push_failure(service, skip, status, body, None);
+    }
+
+    /// Answer the next request of `service` with `status`, `body` and a `Retry-After`
+    /// header of `seconds`.
+    pub fn fail_next_retry_after(
+        &self,
+        service: &'static str,
+        status: u16,
+        body: Value,
+        seconds: &str,
+    ) {
+        self.push_failure(service, 0, status, body, Some(seconds.to_owned()));
+    }
+
+    fn push_failure(
+        &self,
+        service: &'static str,
+        skip: usize,
+        status: u16,
+        body: Value,
+        retry_after: Option<String>,
+    ) {
         let mut state = self.state.lock().unwrap();
-        state
-            .fail
-            .entry(service)
-            .or_default()
-            .push_back((skip, status, body.to_string()));
+        state.fail.entry(service).or_default().push_back(Failure {
+            skip,
+            status,
+            body: body.to_string(),
+            retry_after,
+        });
     }
 
     /// Answer every request with 503 (`true`), or judge them again.
@@ -533,7 +566,7 @@ impl PushServer {
     }
 }
 
-fn judge(state: &Mutex<State>, head: &str, body: &[u8]) -> (u16, Value) {
+fn judge(state: &Mutex<State>, head: &str, body: &[u8]) -> (u16, Vec<(String, String)>, Value) {
     let mut lines = head.split("\r\n");
     let mut first = lines.next().unwrap_or("").split(' ');
     let (method, target) = (first.next().unwrap_or(""), first.next().unwrap_or(""));
@@ -551,23 +584,34 @@ fn judge(state: &Mutex<State>, head: &str, body: &[u8]) -> (u16, Value) {
         .iter()
         .find(|(_, p, _)| request.path.starts_with(&format!("{p}/")))
     else {
-        return (404, json!({"error": "no such service"}));
+        return (404, Vec::new(), json!({"error": "no such service"}));
     };
     let mut state = state.lock().unwrap();
     if state.down {
-        return (503, json!({"error": "down"}));
+        return (503, Vec::new(), json!({"error": "down"}));
     }
     let failure = match state.fail.get_mut(service).and_then(|q| q.front_mut()) {
-        Some((skip @ 1.., _, _)) => {
-            *skip -= 1;
+        Some(f) if f.skip > 0 => {
+            f.skip -= 1;
             None
         }
         Some(_) => state.fail.get_mut(service).and_then(VecDeque::pop_front),
         None => None,
     };
-    if let Some((_, status, body)) = failure {
-        state.rejected.push(format!("{service}: {status} {body}"));
-        return (status, serde_json::from_str(&body).unwrap_or(Value::Null));
+    if let Some(f) = failure {
+        state
+            .rejected
+            .push(format!("{service}: {} {}", f.status, f.body));
+        let headers = f
+            .retry_after
+            .map(|s| ("Retry-After".to_owned(), s))
+            .into_iter()
+            .collect();
+        return (
+            f.status,
+            headers,
+            serde_json::from_str(&f.body).unwrap_or(Value::Null),
+        );
     }
     match judge(&request, &request.path[prefix.len()..]) {
         Ok(pushed) => {
@@ -581,11 +625,11 @@ fn judge(state: &Mutex<State>, head: &str, body: &[u8]) -> (u16, Value) {
                 "serverchan" => json!({"code": 0, "message": "", "data": {"pushid": "1"}}),
                 _ => json!({"id": "1"}),
             };
-            (200, reply)
+            (200, Vec::new(), reply)
         }
         Err((status, body)) => {
             state.rejected.push(format!("{service}: {status} {body}"));
-            (status, body)
+            (status, Vec::new(), body)
         }
     }
 }
