@@ -232,6 +232,7 @@ fn dkim_rows(bin: &str, dir: &std::path::Path, port: u16, size: usize) {
             .args(args)
             .arg("-out")
             .arg(&key)
+            .stderr(Stdio::null())
             .status()
             .expect("openssl makes the DKIM keys");
         assert!(made.success());

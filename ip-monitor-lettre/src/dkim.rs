@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::Signer;
 use rsa::pkcs1::DecodeRsaPrivateKey;
-use rsa::pkcs8::DecodePrivateKey;
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rsa::traits::PublicKeyParts;
 use sha2::{Digest, Sha256};
 
@@ -170,13 +170,21 @@ impl DkimKey {
             signed.join(":"),
         );
         hashed.extend_from_slice(relaxed_field(&unsigned).as_bytes());
-        let digest = Sha256::digest(&hashed);
         let signature = match &*self.key {
-            Key::Rsa(key) => key
-                .sign(rsa::Pkcs1v15Sign::new::<Sha256>(), &digest)
-                .expect("an RSA key of 2048 bits or more signs a SHA-256 digest"),
+            // RSASSA-PKCS1-v1_5 over SHA-256 of the canonicalized data (ring hashes it).
+            Key::Rsa(key) => {
+                let mut signature = vec![0; key.public().modulus_len()];
+                key.sign(
+                    &ring::signature::RSA_PKCS1_SHA256,
+                    &ring::rand::SystemRandom::new(),
+                    &hashed,
+                    &mut signature,
+                )
+                .expect("an RSA key of 2048 bits or more signs a SHA-256 digest");
+                signature
+            }
             // RFC 8463: Ed25519 signs the SHA-256 hash of the canonicalized data.
-            Key::Ed25519(key) => key.sign(&digest).to_bytes().to_vec(),
+            Key::Ed25519(key) => key.sign(&Sha256::digest(&hashed)).to_bytes().to_vec(),
         };
         let signature = STANDARD.encode(signature);
         let mut out = Vec::with_capacity(message.len() + unsigned.len() + signature.len() + 16);
@@ -193,9 +201,10 @@ impl DkimKey {
     }
 }
 
-/// A signing key.
+/// A signing key: RSA signs with ring, which is many times faster than the pure-Rust `rsa`
+/// crate that reads the key (a fan-out signs every message).
 enum Key {
-    Rsa(rsa::RsaPrivateKey),
+    Rsa(ring::signature::RsaKeyPair),
     Ed25519(ed25519_dalek::SigningKey),
 }
 
@@ -299,7 +308,12 @@ fn signing_key(pem: &str) -> Result<Key, Error> {
                 "an RSA key of {bits} bits: at least {RSA_BITS} are needed"
             )));
         }
-        return Ok(Key::Rsa(rsa));
+        let der = rsa
+            .to_pkcs8_der()
+            .map_err(|e| key_error(format!("the RSA key cannot be re-encoded: {e}")))?;
+        let pair = ring::signature::RsaKeyPair::from_pkcs8(der.as_bytes())
+            .map_err(|e| key_error(format!("the RSA key is refused: {e}")))?;
+        return Ok(Key::Rsa(pair));
     }
     let der = pem_body(pem)?;
     let seed: [u8; 32] = der

@@ -185,6 +185,28 @@ fn signatures_verify_with_an_independent_verifier() {
             "{algorithm}: subject changed"
         );
     }
+    // The same RSA key as PKCS #1 (`BEGIN RSA PRIVATE KEY`) signs the same way.
+    let (pkcs8, p) = key(dir.path(), "RSA");
+    let pkcs1 = dir.path().join("rsa-pkcs1.pem");
+    openssl(&[
+        "rsa",
+        "-in",
+        pkcs8.to_str().unwrap(),
+        "-traditional",
+        "-out",
+        pkcs1.to_str().unwrap(),
+    ]);
+    assert!(
+        std::fs::read_to_string(&pkcs1)
+            .unwrap()
+            .contains("BEGIN RSA PRIVATE KEY")
+    );
+    let dkim = DkimKey::from_file(&pkcs1, "mail", "example.com").unwrap();
+    let template = MessageTemplate::new("IP Monitor <noreply@example.com>")
+        .unwrap()
+        .dkim(dkim);
+    let raw = template.bytes(&template.build(&notice, &to).unwrap());
+    verify(&raw, &p, "rsa").unwrap_or_else(|e| panic!("RSA, PKCS #1: {e}"));
 }
 
 #[test]
