@@ -4,6 +4,8 @@
 pub mod address;
 pub mod clock;
 pub mod error;
+#[cfg(any(feature = "web", feature = "push"))]
+mod html;
 pub mod monitor;
 #[cfg(all(feature = "interfaces", target_os = "linux"))]
 pub mod netlink;

@@ -122,6 +122,29 @@ pub(crate) async fn exchange_full(request: reqwest::RequestBuilder) -> Result<Re
     })
 }
 
+/// Lower-case hex of `bytes` (signatures and digests).
+#[cfg(any(
+    feature = "chat",
+    feature = "alidns",
+    feature = "dnspod",
+    feature = "huaweicloud"
+))]
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// HMAC-SHA256 of `data` under `key`.
+#[cfg(any(
+    feature = "chat",
+    feature = "alidns",
+    feature = "dnspod",
+    feature = "huaweicloud"
+))]
+pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
+    ring::hmac::sign(&key, data).as_ref().to_vec()
+}
+
 /// Percent-encoding of a query value (RFC 3986 unreserved characters kept).
 #[cfg_attr(
     not(any(

@@ -9,6 +9,7 @@ use super::metrics::counts;
 use super::report::{StatusReport, rfc3339};
 use super::request::Response;
 use super::shown::{self, Reader};
+use crate::html::esc;
 use crate::store::{Change, DesiredState, InstanceStatus};
 
 impl Dashboard {
@@ -253,22 +254,6 @@ pub(super) fn result_page(message: &str, ok: bool) -> String {
         if ok { "done" } else { "error" },
         esc(message).replace('\n', "<br>")
     )
-}
-
-/// Text for HTML (content and double-quoted attributes).
-fn esc(v: &str) -> String {
-    let mut out = String::with_capacity(v.len());
-    for c in v.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// The entry URL's QR code as inline SVG (error correction M, quiet zone of 4 modules).

@@ -129,12 +129,7 @@ impl ChannelConfig {
     fn url_value(&self, key: &dyn Fn(&str) -> String) -> Result<Option<String>, KeyError> {
         match (&self.url, &self.url_env) {
             (Some(url), None) => Ok(Some(url.clone())),
-            (None, Some(var)) => std::env::var(var).map(Some).map_err(|_| {
-                KeyError::new(
-                    key("url_env"),
-                    format!("the environment variable {var} is not set"),
-                )
-            }),
+            (None, Some(var)) => super::env_value(key("url_env"), var).map(Some),
             (None, None) => Ok(None),
             (Some(_), Some(_)) => Err(KeyError::new(key("url"), "set url or url_env, not both")),
         }
@@ -168,13 +163,7 @@ impl ChannelConfig {
             .map_err(|e| KeyError::new(key(e.field()), e.to_string_without_field()))?
             .words(words);
         if let Some(var) = self.secret_env {
-            let secret = std::env::var(&var).map_err(|_| {
-                KeyError::new(
-                    key("secret_env"),
-                    format!("the environment variable {var} is not set"),
-                )
-            })?;
-            notifier = notifier.secret(secret);
+            notifier = notifier.secret(super::env_value(key("secret_env"), &var)?);
         }
         if let Some(timeout) = self.timeout {
             notifier = notifier

@@ -100,12 +100,7 @@ impl Entry {
 
     /// The secret in the environment variable `var`, which the key `name` names.
     fn secret_in(&self, var: String, name: &str) -> Result<String, KeyError> {
-        std::env::var(&var).map_err(|_| {
-            KeyError::new(
-                self.key(name),
-                format!("the environment variable {var} is not set"),
-            )
-        })
+        super::env_value(self.key(name), &var)
     }
 
     /// A secret from the environment variable that the required key `name` names.

@@ -78,6 +78,13 @@ impl KeyError {
     }
 }
 
+/// The value of the environment variable `var`, which the key `key` names; unset is an
+/// error of that key.
+pub(crate) fn env_value(key: impl Into<String>, var: &str) -> Result<String, KeyError> {
+    std::env::var(var)
+        .map_err(|_| KeyError::new(key, format!("the environment variable {var} is not set")))
+}
+
 /// The file's sections and the binary's own top-level keys; every other top-level key (and
 /// `[delivery]`) is the core's [`MonitorConfig`], deserialized with its defaults.
 #[derive(Debug, Default, Deserialize)]

@@ -79,12 +79,7 @@ impl Keys<'_> {
         let var = var
             .as_deref()
             .ok_or_else(|| KeyError::new(self.key(name), "required"))?;
-        std::env::var(var).map_err(|_| {
-            KeyError::new(
-                self.key(name),
-                format!("the environment variable {var} is not set"),
-            )
-        })
+        super::env_value(self.key(name), var)
     }
 
     fn url(&self, url: Option<String>, what: &str) -> Result<String, KeyError> {

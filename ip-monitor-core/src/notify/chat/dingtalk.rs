@@ -4,14 +4,14 @@
 use base64::Engine as _;
 use serde_json::json;
 
-use super::{ChatRequest, Message, hmac};
+use super::{ChatRequest, Message, hmac_sha256};
 use crate::notify::api::encode;
 
 pub(super) fn requests(m: &Message<'_>) -> Vec<ChatRequest> {
     let mut target = m.target.to_owned();
     if let Some(secret) = m.secret {
         let millis = m.secs * 1000;
-        let sign = base64::engine::general_purpose::STANDARD.encode(hmac(
+        let sign = base64::engine::general_purpose::STANDARD.encode(hmac_sha256(
             secret.as_bytes(),
             format!("{millis}\n{secret}").as_bytes(),
         ));

@@ -5,7 +5,7 @@
 use base64::Engine as _;
 use serde_json::json;
 
-use super::{ChatRequest, Message, hmac};
+use super::{ChatRequest, Message, hmac_sha256};
 
 pub(super) fn requests(m: &Message<'_>) -> Vec<ChatRequest> {
     let mut body = json!({
@@ -26,7 +26,7 @@ pub(super) fn requests(m: &Message<'_>) -> Vec<ChatRequest> {
     if let Some(secret) = m.secret {
         let secs = m.secs;
         let sign = base64::engine::general_purpose::STANDARD
-            .encode(hmac(format!("{secs}\n{secret}").as_bytes(), b""));
+            .encode(hmac_sha256(format!("{secs}\n{secret}").as_bytes(), b""));
         body["timestamp"] = json!(secs.to_string());
         body["sign"] = json!(sign);
     }

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::error::InvalidSetting;
 use crate::notice::Notice;
-use crate::notify::api::{client, exchange};
+use crate::notify::api::{client, exchange, hex, hmac_sha256};
 use crate::notify::{Notifier, NotifyError, SendPermit, Sent};
 use crate::recipients::Recipient;
 
@@ -374,15 +374,6 @@ impl Notifier for ChatNotifier {
     }
 }
 
-fn hmac(key: &[u8], message: &[u8]) -> Vec<u8> {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
-    ring::hmac::sign(&key, message).as_ref().to_vec()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -392,7 +383,7 @@ mod tests {
     fn known_answers() {
         // RFC 4231 test case 2.
         assert_eq!(
-            hex(&hmac(b"Jefe", b"what do ya want for nothing?")),
+            hex(&hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
         use md5::Digest as _;

@@ -6,7 +6,7 @@
 
 use serde_json::json;
 
-use super::{ChatRequest, Message, hex, hmac};
+use super::{ChatRequest, Message, hex, hmac_sha256};
 use crate::web::report::rfc3339;
 
 pub(super) fn requests(m: &Message<'_>) -> Vec<ChatRequest> {
@@ -29,7 +29,7 @@ pub(super) fn requests(m: &Message<'_>) -> Vec<ChatRequest> {
             vec![
                 (
                     "X-IP-Monitor-Signature",
-                    format!("sha256={}", hex(&hmac(secret.as_bytes(), &signed))),
+                    format!("sha256={}", hex(&hmac_sha256(secret.as_bytes(), &signed))),
                 ),
                 ("X-IP-Monitor-Timestamp", timestamp),
             ]

@@ -19,20 +19,11 @@ use crate::notify::{NotifyError, SendPermit, Sent};
 
 use super::MARKER;
 
-/// Lower-case hex of `bytes`.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(crate) use crate::notify::api::{hex, hmac_sha256};
 
 /// Lower-case hex of the SHA-256 digest of `data`.
 pub(crate) fn sha256_hex(data: &[u8]) -> String {
     hex(ring::digest::digest(&ring::digest::SHA256, data).as_ref())
-}
-
-/// HMAC-SHA256 of `data` under `key`.
-pub(crate) fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, key);
-    ring::hmac::sign(&key, data).as_ref().to_vec()
 }
 
 /// A moment in UTC, split into its calendar fields.

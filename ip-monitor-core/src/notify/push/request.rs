@@ -4,6 +4,7 @@ use base64::Engine as _;
 use serde_json::json;
 
 use super::{NtfyAuth, PushService};
+use crate::html::esc;
 use crate::notice::Notice;
 use crate::notify::api::encode;
 use crate::notify::chat::ChatWords;
@@ -108,13 +109,6 @@ fn json_request(url: String, body: serde_json::Value) -> PushRequest {
     )
 }
 
-fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 /// A header value ntfy reads as UTF-8: ASCII as it is, anything else RFC 2047-encoded.
 fn header_text(s: &str) -> String {
     let plain = s.chars().all(|c| c.is_ascii() && !c.is_ascii_control());
@@ -164,11 +158,7 @@ pub(super) fn build(service: &PushService, words: &ChatWords, notice: &Notice) -
 
 /// `sendPhoto` with the caption and a URL button, or `sendMessage` without a QR code.
 fn telegram(p: &Parts<'_>, bot: &str, chat: &str) -> PushRequest {
-    let caption = format!(
-        "<b>{}</b>\n{}",
-        html_escape(&p.title),
-        html_escape(&p.intro)
-    );
+    let caption = format!("<b>{}</b>\n{}", esc(&p.title), esc(&p.intro));
     let keyboard = json!({"inline_keyboard": [[{"text": p.button, "url": p.url}]]}).to_string();
     match p.png {
         Some(png) => {
@@ -311,9 +301,9 @@ fn serverchan(p: &Parts<'_>, api: Option<&str>, key: &str) -> PushRequest {
 fn pushplus(p: &Parts<'_>, api: &str, token: &str) -> PushRequest {
     let mut html = format!(
         "<p>{}</p><p><a href=\"{}\">{}</a></p>",
-        html_escape(&p.intro),
-        html_escape(p.url),
-        html_escape(p.button)
+        esc(&p.intro),
+        esc(p.url),
+        esc(p.button)
     );
     if let Some(png) = p.png {
         let b64 = base64::engine::general_purpose::STANDARD.encode(png);
